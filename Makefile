@@ -1,0 +1,43 @@
+# The two commands a new user needs: `make demo` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean constraints
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# one resolver call with everything, pinned by constraints.txt (see docs/development.md)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/telemetry demo
+
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check telemetry tests benchmarks
+	$(BIN)/ruff format --check telemetry tests benchmarks
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/extract.py
+
+# Re-resolve every dependency in one call and pin the result (run after editing pyproject.toml).
+constraints:
+	rm -rf /tmp/telemetry-lock && $(PYTHON) -m venv /tmp/telemetry-lock
+	/tmp/telemetry-lock/bin/pip install --quiet --upgrade pip
+	/tmp/telemetry-lock/bin/pip install --quiet '.[dev]'
+	/tmp/telemetry-lock/bin/pip freeze --exclude telemetry > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info demo-data

@@ -1,0 +1,535 @@
+"""One typed, frozen configuration tree.
+
+Sources, lowest precedence first: built-in defaults < YAML file < environment (``TELEMETRY__SECTION__KEY``)
+< command line (``--set section.key=value``). Values from the environment and the command line are parsed
+as YAML scalars, so ``--set extract.ts_slack_s=120`` gives a number and ``--set store.s3.anon=true`` a bool.
+
+Every field is declared once, with its default and its documentation (``doc`` metadata); the
+configuration reference in ``docs/configuration.md`` is generated from this module and a test checks that
+it has not drifted. Credentials are :class:`Secret` values: they print as ``***`` everywhere (``repr``,
+``str``, ``config show``, the config hash) and are revealed only where a client is built.
+
+The ``signals`` registry is a mapping from signal name to its spec. A YAML file that sets ``signals``
+replaces the built-in registry as a whole (so a signal can be removed); environment and command-line
+overrides then change single keys of the effective registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from telemetry.errors import ConfigError
+
+__all__ = [
+    "ClusterConfig",
+    "ExtractConfig",
+    "S3Config",
+    "Secret",
+    "SignalSpec",
+    "StoreConfig",
+    "TelemetryConfig",
+    "config_hash",
+    "config_reference_markdown",
+    "config_to_dict",
+    "load_config",
+]
+
+ENV_PREFIX = "TELEMETRY__"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+T = TypeVar("T")
+
+
+def _f(default: Any, doc: str) -> Any:
+    """A dataclass field with a default and its one-line documentation."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use tuples or frozen dataclasses for defaults")
+    return field(default=default, metadata={"doc": doc})
+
+
+class Secret:
+    """A credential. Prints as ``***``; call :meth:`reveal` only where a client is built."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise ConfigError(f"a secret must be a string (got {type(value).__name__})")
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret's plain value."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        return (Secret, (self._value,))
+
+
+# --------------------------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalSpec:
+    """One signal of the registry: its fields and how it is joined onto the clock."""
+
+    name: str = _f("", "signal name as it appears under `signals` in an envelope")
+    numeric: tuple[str, ...] = _f((), "numeric fields (floats; null allowed, NaN/inf quarantined)")
+    categorical: tuple[str, ...] = _f((), "categorical fields (strings)")
+    rate_hz: float | None = _f(None, "expected sample rate; null for on-change or sporadic signals")
+    tolerance_ms: int = _f(500, "join tolerance: a clock tick takes a sample at most this far away")
+    direction: Literal["nearest", "backward"] = _f(
+        "nearest",
+        "nearest: closest sample either side (ties to the earlier); backward: latest sample <= tick",
+    )
+    role: Literal["sampled", "events"] = _f(
+        "sampled",
+        "sampled: joined onto the clock; events: sporadic records used for labels and event features",
+    )
+
+    def __post_init__(self) -> None:
+        where = f"signals.{self.name}"
+        if not _NAME_RE.match(self.name):
+            raise ConfigError(f"{where}: signal names must match {_NAME_RE.pattern} (got {self.name!r})")
+        for name in (*self.numeric, *self.categorical):
+            if not _NAME_RE.match(name) or "__" in name:
+                raise ConfigError(
+                    f"{where}: field names must match {_NAME_RE.pattern} without '__' (got {name!r}); "
+                    "they become parts of feature column names"
+                )
+        if name_clash := set(self.numeric) & set(self.categorical):
+            raise ConfigError(f"{where}: fields {sorted(name_clash)} are both numeric and categorical")
+        if "ts" in (*self.numeric, *self.categorical):
+            raise ConfigError(f"{where}: 'ts' is the timestamp of every sample, not a field")
+        if self.tolerance_ms < 0:
+            raise ConfigError(f"{where}.tolerance_ms must be >= 0 (got {self.tolerance_ms})")
+        if self.rate_hz is not None and self.rate_hz <= 0:
+            raise ConfigError(f"{where}.rate_hz must be > 0 or null (got {self.rate_hz})")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """All declared fields, numeric first."""
+        return (*self.numeric, *self.categorical)
+
+
+DEFAULT_SIGNALS: tuple[SignalSpec, ...] = (
+    SignalSpec(
+        name="localization",
+        numeric=("x", "y", "theta", "confidence"),
+        rate_hz=10.0,
+        tolerance_ms=100,
+    ),
+    SignalSpec(name="odometry", numeric=("linear", "angular"), rate_hz=10.0, tolerance_ms=100),
+    SignalSpec(name="battery", numeric=("voltage", "current", "soc"), rate_hz=1.0, tolerance_ms=1000),
+    SignalSpec(
+        name="motor",
+        numeric=("temp_left", "temp_right", "current_left", "current_right"),
+        rate_hz=1.0,
+        tolerance_ms=1000,
+    ),
+    SignalSpec(
+        name="mission",
+        numeric=("progress",),
+        categorical=("mission_id", "state"),
+        rate_hz=None,
+        tolerance_ms=3_600_000,
+        direction="backward",
+    ),
+    SignalSpec(
+        name="events",
+        numeric=("severity",),
+        categorical=("kind", "code"),
+        rate_hz=None,
+        tolerance_ms=0,
+        direction="backward",
+        role="events",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Config:
+    """S3 (or S3-compatible: MinIO, Ceph, ...) connection settings, used for `s3://` URLs."""
+
+    endpoint_url: str | None = _f(None, "endpoint URL for S3-compatible stores; null for AWS")
+    region: str | None = _f(None, "region name; null lets botocore decide")
+    key: Secret | None = _f(None, "access key id; null uses the standard AWS credential chain")
+    secret: Secret | None = _f(None, "secret access key; null uses the standard AWS credential chain")
+    anon: bool = _f(False, "anonymous access (public buckets)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreConfig:
+    """Where raw day zips are read and outputs are written (any fsspec URL)."""
+
+    raw_url: str = _f("data/raw", "raw root: `<raw_url>/fleet=<f>/date=<YYYY-MM-DD>/<robot_id>.zip`")
+    out_url: str = _f("data/out", "output root for extracted signals, features, quarantine, lineage, models")
+    s3: S3Config = _f(S3Config(), "S3 settings")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractConfig:
+    """Limits and checks applied while reading day zips (violations are quarantined, not fatal)."""
+
+    max_member_bytes: int = _f(16 * 2**20, "largest accepted decompressed document, bytes")
+    max_compression_ratio: float = _f(100.0, "largest accepted inflate ratio of one member (zip bombs)")
+    max_members: int = _f(200_000, "most members read from one day zip; the rest are quarantined")
+    ts_slack_s: float = _f(
+        3600.0, "sample timestamps must lie in [day start - slack, day end + slack) of the zip's UTC day"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("max_member_bytes", "max_members"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"extract.{name} must be > 0 (got {getattr(self, name)})")
+        if self.max_compression_ratio < 1 or self.ts_slack_s < 0:
+            raise ConfigError("extract.max_compression_ratio must be >= 1 and extract.ts_slack_s >= 0")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterConfig:
+    """Which Dask cluster runs the pipeline."""
+
+    kind: Literal["local", "address", "kubernetes"] = _f(
+        "local", "local, address (see `address`) or kubernetes"
+    )
+    address: str | None = _f(None, "scheduler address for kind=address, e.g. tcp://10.0.0.5:8786")
+    workers: int | None = _f(None, "number of workers; null sizes a LocalCluster to the machine")
+    threads_per_worker: int = _f(1, "threads per worker process (stages are GIL-bound: keep 1)")
+    memory_limit: str = _f("4GiB", "memory limit per worker")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryConfig:
+    """The whole configuration."""
+
+    fleet: str = _f("acme-dc3", "default fleet name")
+    signals: tuple[SignalSpec, ...] = _f(
+        DEFAULT_SIGNALS, "the signal registry (mapping name -> spec in YAML)"
+    )
+    store: StoreConfig = _f(StoreConfig(), "stores")
+    extract: ExtractConfig = _f(ExtractConfig(), "extraction limits")
+    cluster: ClusterConfig = _f(ClusterConfig(), "Dask cluster")
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.signals]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"signals: duplicate signal names in {names}")
+        if sum(s.role == "events" for s in self.signals) > 1:
+            raise ConfigError("signals: at most one signal may have role 'events'")
+
+    def signal(self, name: str) -> SignalSpec:
+        """The spec of signal `name`."""
+        for spec in self.signals:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"unknown signal {name!r}; the registry has {[s.name for s in self.signals]}")
+
+    @property
+    def sampled_signals(self) -> tuple[SignalSpec, ...]:
+        """Signals joined onto the clock."""
+        return tuple(s for s in self.signals if s.role == "sampled")
+
+    @property
+    def events_signal(self) -> SignalSpec | None:
+        """The signal holding sporadic events (failures among them), if any."""
+        return next((s for s in self.signals if s.role == "events"), None)
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+) -> TelemetryConfig:
+    """Load the effective configuration.
+
+    Args:
+        path: YAML file (optional). Its keys are validated against the tree; unknown keys are errors.
+        env: environment to read ``TELEMETRY__A__B=value`` overrides from (default: ``os.environ``).
+        overrides: ``"a.b=value"`` strings, highest precedence (the CLI's ``--set``).
+
+    Returns:
+        The frozen configuration tree.
+
+    Raises:
+        ConfigError: naming the key, the expected type, the value found and where it came from.
+
+    >>> load_config(overrides=["extract.ts_slack_s=120"]).extract.ts_slack_s
+    120.0
+    """
+    layered: dict[tuple[str, ...], tuple[Any, str]] = {}
+    file_data: dict[str, Any] = {}
+    if path is not None:
+        file_data = _read_yaml_file(Path(path))
+    if "signals" not in file_data:
+        file_data = {**file_data, "signals": _signals_as_mapping(DEFAULT_SIGNALS)}
+    _flatten_into(layered, file_data, (), f"file {path}" if path is not None else "defaults")
+
+    environ = os.environ if env is None else env
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX):
+            keys = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+            _set_leaf(layered, keys, _parse_scalar(environ[name]), f"environment {name}")
+    for item in overrides:
+        dotted, sep, raw = item.partition("=")
+        if not sep or not dotted:
+            raise ConfigError(f"--set expects 'section.key=value' (got {item!r})")
+        _set_leaf(layered, tuple(dotted.strip().split(".")), _parse_scalar(raw), f"--set {dotted}")
+
+    nested = _unflatten(layered)
+    sources = {k: src for k, (_, src) in layered.items()}
+    return _build(TelemetryConfig, nested, (), sources)
+
+
+def _read_yaml_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if os.name == "posix" and path.stat().st_mode & 0o002:
+        raise ConfigError(f"config file {path} is world-writable; run `chmod o-w {path}` first")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path}: expected a mapping at the top level, got {type(data).__name__}"
+        )
+    return data
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _signals_as_mapping(signals: Sequence[SignalSpec]) -> dict[str, Any]:
+    out = {}
+    for spec in signals:
+        item = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "name"}
+        out[spec.name] = {k: list(v) if isinstance(v, tuple) else v for k, v in item.items()}
+    return out
+
+
+def _flatten_into(
+    out: dict[tuple[str, ...], tuple[Any, str]], data: Any, prefix: tuple[str, ...], src: str
+) -> None:
+    if isinstance(data, dict) and (data or not prefix):
+        for key, value in data.items():
+            _flatten_into(out, value, (*prefix, str(key)), src)
+    else:
+        out[prefix] = (data, src)
+
+
+def _set_leaf(
+    out: dict[tuple[str, ...], tuple[Any, str]], keys: tuple[str, ...], value: Any, src: str
+) -> None:
+    # an override replaces the whole subtree at `keys` (and any leaf above it)
+    for existing in [k for k in out if k[: len(keys)] == keys or keys[: len(k)] == k]:
+        del out[existing]
+    _flatten_into(out, value, keys, src)
+
+
+def _unflatten(flat: Mapping[tuple[str, ...], tuple[Any, str]]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for keys, (value, _) in flat.items():
+        node = root
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        if keys:
+            node[keys[-1]] = value
+    return root
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("telemetry.config.", "")
+
+
+def _fail(
+    path: tuple[str, ...], expected: str, value: Any, sources: Mapping[tuple[str, ...], str]
+) -> typing.NoReturn:
+    key = ".".join(path) or "<root>"
+    src = next((sources[k] for k in sorted(sources) if k[: len(path)] == path), "defaults")
+    shown = "***" if path and path[-1] in {"key", "secret"} else repr(value)
+    raise ConfigError(f"{key}: expected {expected}, got {shown} ({type(value).__name__}) from {src}")
+
+
+def _build(cls: type[T], data: Any, path: tuple[str, ...], sources: Mapping[tuple[str, ...], str]) -> T:
+    if not isinstance(data, dict):
+        _fail(path, f"a mapping for {cls.__name__}", data, sources)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        where = ".".join((*path, unknown[0]))
+        raise ConfigError(
+            f"{where}: unknown key (expected one of {names}) from {sources.get((*path, unknown[0]), '?')}"
+        )
+    kwargs = {
+        name: _coerce(hints[name], data[name], (*path, name), sources) for name in names if name in data
+    }
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{'.'.join(path) or '<root>'}: {exc}") from None
+
+
+def _coerce(tp: Any, value: Any, path: tuple[str, ...], sources: Mapping[tuple[str, ...], str]) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, path, sources)
+    if origin is Literal:
+        if value not in args:
+            _fail(path, f"one of {list(args)}", value, sources)
+        return value
+    if origin is tuple:
+        item_tp = args[0]
+        if item_tp is SignalSpec:
+            if not isinstance(value, dict):
+                _fail(path, "a mapping of signal name -> spec", value, sources)
+            return tuple(
+                _build(SignalSpec, {**(spec or {}), "name": name}, (*path, name), sources)
+                for name, spec in value.items()
+            )
+        if not isinstance(value, (list, tuple)):
+            _fail(path, f"a list of {_type_name(item_tp)}", value, sources)
+        return tuple(_coerce(item_tp, v, (*path, str(i)), sources) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path, sources)  # type: ignore[arg-type]
+    if tp is Secret:
+        if isinstance(value, Secret):
+            return value
+        if not isinstance(value, str):
+            _fail(path, "a string", value, sources)
+        return Secret(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            _fail(path, "a boolean (true/false)", value, sources)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(path, "an integer", value, sources)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail(path, "a number", value, sources)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            _fail(path, "a string", value, sources)
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {'.'.join(path)}")
+
+
+# --------------------------------------------------------------------------------------------- output
+
+
+def config_to_dict(config: Any, *, reveal_secrets: bool = False, _mask: Any = "***") -> Any:
+    """The config tree as plain YAML/JSON-able data; secrets masked as ``***`` unless revealed."""
+    if isinstance(config, Secret):
+        return config.reveal() if reveal_secrets else _mask
+    if isinstance(config, TelemetryConfig):
+        out = {
+            f.name: config_to_dict(getattr(config, f.name), reveal_secrets=reveal_secrets, _mask=_mask)
+            for f in dataclasses.fields(config)
+        }
+        out["signals"] = {
+            name: config_to_dict(spec, reveal_secrets=reveal_secrets, _mask=_mask)
+            for name, spec in _signals_as_mapping(config.signals).items()
+        }
+        return out
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {
+            f.name: config_to_dict(getattr(config, f.name), reveal_secrets=reveal_secrets, _mask=_mask)
+            for f in dataclasses.fields(config)
+        }
+    if isinstance(config, (list, tuple)):
+        return [config_to_dict(v, reveal_secrets=reveal_secrets, _mask=_mask) for v in config]
+    if isinstance(config, dict):
+        return {k: config_to_dict(v, reveal_secrets=reveal_secrets, _mask=_mask) for k, v in config.items()}
+    return config
+
+
+def config_hash(config: TelemetryConfig, *sections: str) -> str:
+    """A short stable hash of the given sections (all when none given). Secrets never enter it."""
+    data = config_to_dict(config, _mask=None)  # whether credentials are set never changes a result
+    if sections:
+        data = {name: data[name] for name in sections}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _reference_rows(cls: type[Any], prefix: str) -> Iterator[tuple[str, str, str, str]]:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            yield from _reference_rows(tp, key + ".")  # type: ignore[arg-type]
+        elif typing.get_args(tp) and typing.get_args(tp)[0] is SignalSpec:
+            yield key, "mapping name -> signal spec", "see below", f.metadata["doc"]
+            yield from _reference_rows(SignalSpec, f"{key}.<name>.")
+        else:
+            default = "" if f.name == "name" else json.dumps(config_to_dict(f.default))
+            yield key, _type_name(tp), default, f.metadata["doc"]
+
+
+def config_reference_markdown() -> str:
+    """The configuration reference (``docs/configuration.md``), generated from the tree itself."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- generated by `telemetry config reference`; tests fail if this file drifts -->",
+        "",
+        "Precedence, lowest first: defaults < YAML file (`--config FILE`) < environment",
+        "(`TELEMETRY__SECTION__KEY=value`, e.g. `TELEMETRY__STORE__S3__ENDPOINT_URL`) < command line",
+        "(`--set section.key=value`). Environment and command-line values are parsed as YAML scalars.",
+        "A file that sets `signals` replaces the whole default registry.",
+        "",
+        "| key | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for key, tp, default, doc in _reference_rows(TelemetryConfig, ""):
+        lines.append(f"| `{key}` | {tp.replace('|', 'or')} | {default.replace('|', 'or')} | {doc} |")
+    lines += ["", "## Default signal registry", "", "```yaml"]
+    lines.append(yaml.safe_dump({"signals": _signals_as_mapping(DEFAULT_SIGNALS)}, sort_keys=False).rstrip())
+    lines += ["```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""The `telemetry.v1` data contract: object layout, member names, day bounds and the envelope schema.
+
+Pure functions and constants shared by the simulator, the stores and the extractor (no I/O).
+
+Layout: ``<raw_root>/fleet=<fleet>/date=<YYYY-MM-DD>/<robot_id>.zip``; inside a day zip, one gzip member
+per envelope named ``<robot_id>/<sent_at>-<seq>.json.gz``. The day of an envelope is the UTC day of its
+``sent_at`` (epoch milliseconds). A day is the half-open interval ``[00:00, 24:00)`` UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+__all__ = [
+    "DAY_MS",
+    "SCHEMA_ID",
+    "DayKey",
+    "day_bounds_ms",
+    "day_of_ms",
+    "day_zip_key",
+    "envelope_json_schema",
+    "member_name",
+    "parse_day_zip_key",
+    "parse_member_name",
+]
+
+SCHEMA_ID = "telemetry.v1"
+DAY_MS = 86_400_000
+
+_ROBOT_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_FLEET_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_KEY_RE = re.compile(
+    rf"(?:^|/)fleet=(?P<fleet>{_FLEET_RE})/date=(?P<date>\d{{4}}-\d{{2}}-\d{{2}})/(?P<robot>{_ROBOT_RE})\.zip$"
+)
+_MEMBER_RE = re.compile(rf"^(?P<robot>{_ROBOT_RE})/(?P<sent_at>\d{{1,15}})-(?P<seq>\d{{1,18}})\.json\.gz$")
+ROBOT_ID_RE = re.compile(rf"^{_ROBOT_RE}$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DayKey:
+    """One robot-day: the unit of storage and of work."""
+
+    fleet: str
+    date: dt.date
+    robot_id: str
+
+    @property
+    def key(self) -> str:
+        """Relative object key of this robot-day's zip."""
+        return day_zip_key(self.fleet, self.date, self.robot_id)
+
+    def __str__(self) -> str:
+        return f"{self.fleet}/{self.date.isoformat()}/{self.robot_id}"
+
+
+def day_zip_key(fleet: str, date: dt.date, robot_id: str) -> str:
+    """``fleet=<fleet>/date=<YYYY-MM-DD>/<robot_id>.zip`` (relative to the raw root)."""
+    return f"fleet={fleet}/date={date.isoformat()}/{robot_id}.zip"
+
+
+def parse_day_zip_key(key: str) -> DayKey | None:
+    """The robot-day of an object key (any prefix allowed), or None when the key is not a day zip."""
+    m = _KEY_RE.search(key)
+    if m is None:
+        return None
+    try:
+        date = dt.date.fromisoformat(m["date"])
+    except ValueError:
+        return None
+    return DayKey(m["fleet"], date, m["robot"])
+
+
+def member_name(robot_id: str, sent_at: int, seq: int) -> str:
+    """``<robot_id>/<sent_at>-<seq>.json.gz``."""
+    return f"{robot_id}/{sent_at}-{seq}.json.gz"
+
+
+def parse_member_name(name: str) -> tuple[str, int, int] | None:
+    """``(robot_id, sent_at, seq)`` of a member name, or None when it does not follow the contract."""
+    m = _MEMBER_RE.match(name)
+    if m is None:
+        return None
+    return m["robot"], int(m["sent_at"]), int(m["seq"])
+
+
+def day_bounds_ms(date: dt.date) -> tuple[int, int]:
+    """``[start, end)`` of a UTC day in epoch milliseconds."""
+    start = int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp()) * 1000
+    return start, start + DAY_MS
+
+
+def day_of_ms(ts_ms: int) -> dt.date:
+    """The UTC day containing epoch-millisecond `ts_ms`."""
+    return dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.UTC).date()
+
+
+@cache
+def envelope_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one `telemetry.v1` envelope (shipped in the package)."""
+    text = resources.files("telemetry").joinpath("schemas/telemetry.v1.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

@@ -1,0 +1,45 @@
+"""Exception hierarchy.
+
+Every exception takes a single message argument so that it pickles cleanly when raised on a Dask worker
+and re-raised on the client. Messages say what was expected, what was found, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataContractError",
+    "NothingToDoError",
+    "StoreError",
+    "TelemetryError",
+    "TransientStoreError",
+    "VersionNotFoundError",
+]
+
+
+class TelemetryError(Exception):
+    """Base class of every error raised by `telemetry`."""
+
+
+class ConfigError(TelemetryError, ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+
+class StoreError(TelemetryError, OSError):
+    """An object store could not be listed, read or written."""
+
+
+class TransientStoreError(StoreError):
+    """A store operation failed for a reason worth retrying (connection, timeout, throttling, HTTP 5xx)."""
+
+
+class VersionNotFoundError(StoreError):
+    """A pinned `(key, version)` is not (or no longer) readable from the store."""
+
+
+class DataContractError(TelemetryError, ValueError):
+    """Input data violates the `telemetry.v1` contract in a way that cannot be quarantined."""
+
+
+class NothingToDoError(TelemetryError):
+    """A command found no input at all (wrong URL, fleet or date range)."""

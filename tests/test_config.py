@@ -1,0 +1,155 @@
+"""The typed config tree: precedence, typed errors that name key/type/value/source, masked secrets."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import yaml
+
+from telemetry.config import (
+    DEFAULT_SIGNALS,
+    Secret,
+    TelemetryConfig,
+    config_hash,
+    config_reference_markdown,
+    config_to_dict,
+    load_config,
+)
+from telemetry.errors import ConfigError
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "telemetry.yaml"
+    path.write_text(text)
+    path.chmod(0o644)
+    return path
+
+
+def test_defaults_are_the_registry_of_the_design() -> None:
+    config = load_config(env={})
+    assert config == TelemetryConfig()
+    assert [s.name for s in config.signals] == [
+        "localization",
+        "odometry",
+        "battery",
+        "motor",
+        "mission",
+        "events",
+    ]
+    assert config.signal("localization").rate_hz == 10.0
+    assert config.events_signal is not None and config.events_signal.name == "events"
+
+
+def test_precedence_file_then_env_then_cli(tmp_path: Path) -> None:
+    path = write(tmp_path, "fleet: from-file\nextract:\n  ts_slack_s: 10\n  max_members: 5\n")
+    env = {"TELEMETRY__EXTRACT__TS_SLACK_S": "20", "TELEMETRY__EXTRACT__MAX_MEMBERS": "6"}
+    config = load_config(path, env=env, overrides=["extract.max_members=7"])
+    assert config.fleet == "from-file"
+    assert config.extract.ts_slack_s == 20.0
+    assert config.extract.max_members == 7
+
+
+def test_file_signals_replace_the_registry_and_overrides_edit_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "signals:\n  imu:\n    numeric: [ax, ay]\n    rate_hz: 100\n    tolerance_ms: 5\n")
+    config = load_config(path, env={"TELEMETRY__SIGNALS__IMU__TOLERANCE_MS": "7"})
+    assert [s.name for s in config.signals] == ["imu"]
+    assert config.signal("imu").tolerance_ms == 7
+    assert config.signal("imu").numeric == ("ax", "ay")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "extract:\n  ts_slack_s: soon\n",
+            "extract.ts_slack_s: expected a number, got 'soon' (str) from file",
+        ),
+        ("extract:\n  max_members: 1.5\n", "extract.max_members: expected an integer, got 1.5 (float)"),
+        ("extract:\n  nope: 1\n", "extract.nope: unknown key (expected one of"),
+        (
+            "signals:\n  gps:\n    numeric: lat\n",
+            "signals.gps.numeric: expected a list of str, got 'lat' (str)",
+        ),
+        (
+            "signals:\n  gps:\n    direction: sideways\n",
+            "signals.gps.direction: expected one of ['nearest', 'backward']",
+        ),
+        ("signals:\n  gps:\n    numeric: [a__b]\n", "without '__'"),
+        ("signals:\n  gps:\n    tolerance_ms: -1\n", "signals.gps.tolerance_ms must be >= 0"),
+        ("store: [1, 2]\n", "store: expected a mapping for StoreConfig"),
+        ("- a\n- b\n", "expected a mapping at the top level"),
+        ("store:\n  s3:\n    secret: 12345\n", "store.s3.secret: expected a string, got *** (int)"),
+    ],
+)
+def test_bad_files_name_key_type_and_value(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    assert message in str(info.value)
+    assert "12345" not in str(info.value)
+
+
+def test_env_and_cli_errors_name_their_source() -> None:
+    with pytest.raises(ConfigError, match="from environment TELEMETRY__EXTRACT__MAX_MEMBERS"):
+        load_config(env={"TELEMETRY__EXTRACT__MAX_MEMBERS": "many"})
+    with pytest.raises(ConfigError, match=r"from --set cluster.kind"):
+        load_config(env={}, overrides=["cluster.kind=mainframe"])
+    with pytest.raises(ConfigError, match="--set expects"):
+        load_config(env={}, overrides=["no-equals-sign"])
+
+
+def test_missing_and_world_writable_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml", env={})
+    path = write(tmp_path, "fleet: x\n")
+    os.chmod(path, 0o666)
+    with pytest.raises(ConfigError, match="world-writable"):
+        load_config(path, env={})
+
+
+def test_secrets_are_masked_everywhere_but_reveal(tmp_path: Path) -> None:
+    config = load_config(
+        env={"TELEMETRY__STORE__S3__SECRET": "hunter2-very-secret"}, overrides=["store.s3.key=AKIDEXAMPLE"]
+    )
+    assert config.store.s3.secret == Secret("hunter2-very-secret")
+    assert config.store.s3.secret is not None and config.store.s3.secret.reveal() == "hunter2-very-secret"
+    for text in (repr(config), str(config), yaml.safe_dump(config_to_dict(config)), config_hash(config)):
+        assert "hunter2" not in text and "AKIDEXAMPLE" not in text
+    assert config_to_dict(config, reveal_secrets=True)["store"]["s3"]["secret"] == "hunter2-very-secret"
+    # secrets do not change the hash: lineage must not depend on credentials
+    assert config_hash(config) == config_hash(load_config(env={}))
+
+
+def test_config_is_frozen_and_pickles() -> None:
+    config = load_config(env={}, overrides=["store.s3.secret=s"])
+    with pytest.raises(AttributeError):
+        config.fleet = "x"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(config)) == config
+
+
+def test_hash_changes_with_values_and_is_sectioned() -> None:
+    base = load_config(env={})
+    other = load_config(env={}, overrides=["signals.battery.tolerance_ms=900"])
+    assert config_hash(base) != config_hash(other)
+    assert config_hash(base, "extract") == config_hash(other, "extract")
+    assert config_hash(base, "signals") != config_hash(other, "signals")
+
+
+def test_show_round_trips_through_yaml(tmp_path: Path) -> None:
+    config = load_config(env={}, overrides=["extract.ts_slack_s=30", "signals.motor.tolerance_ms=700"])
+    path = write(tmp_path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    assert load_config(path, env={}) == config
+
+
+def test_reference_doc_is_generated_from_the_tree() -> None:
+    text = config_reference_markdown()
+    for spec in DEFAULT_SIGNALS:
+        assert f"  {spec.name}:" in text
+    assert "`extract.max_compression_ratio`" in text
+    assert (DOCS / "configuration.md").read_text() == text, (
+        "run `telemetry config reference > docs/configuration.md`"
+    )
