@@ -1,0 +1,253 @@
+"""The ``telemetry`` command line.
+
+Every command accepts ``--config FILE`` and repeated ``--set section.key=value`` (highest precedence);
+see ``docs/cli.md``. Errors of the project (bad config, unreadable store, nothing to do) print one clear
+line on stderr and exit with status 2; unexpected errors keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from telemetry._version import __version__
+from telemetry.config import TelemetryConfig, config_reference_markdown, config_to_dict, load_config
+from telemetry.errors import TelemetryError
+from telemetry.extract import ExtractReport
+from telemetry.pipeline import run_extract
+from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
+from telemetry.store import RawObject, Store
+
+__all__ = ["main"]
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD (got {text!r})") from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (got {text})")
+    return value
+
+
+def _config(args: argparse.Namespace) -> TelemetryConfig:
+    return load_config(args.config, overrides=args.set)
+
+
+def _print_report(report: ExtractReport, seconds: float, objects: int) -> None:
+    mb = report.json_bytes / 1e6
+    print(f"robot-days        {objects}")
+    print(f"documents in      {report.documents}")
+    print(f"  extracted       {report.extracted}")
+    print(
+        f"  quarantined     {report.quarantined}"
+        + (f"  {report.quarantined_by_reason}" if report.quarantined else "")
+    )
+    print(f"samples           {sum(report.samples.values())}  {report.samples}")
+    print(f"duplicates removed {sum(report.duplicates_removed.values())}")
+    if report.unknown_signals or report.unknown_fields:
+        print(f"unknown (ignored) signals {report.unknown_signals} fields {report.unknown_fields}")
+    print(f"seconds           {seconds:.2f}  ({mb:.1f} MB JSON, {mb / max(seconds, 1e-9):.0f} MB/s)")
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    """Print the effective configuration (secrets masked)."""
+    print(yaml.safe_dump(config_to_dict(_config(args)), sort_keys=False), end="")
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    """Print the configuration reference (Markdown)."""
+    print(config_reference_markdown(), end="")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write a synthetic fleet's day zips (and ground truth) to a store."""
+    config = _config(args)
+    spec = FleetSpec(
+        fleet=args.fleet or config.fleet,
+        robots=args.robots,
+        days=args.days,
+        start=args.start,
+        seed=args.seed,
+        failure_rate=args.failure_rate,
+        precursors=not args.no_precursors,
+        faults=FaultRates.none() if args.no_faults else FaultRates(),
+        hours=args.hours,
+    )
+    out = Store(args.out, config.store.s3)
+    started = time.perf_counter()
+
+    def progress(day: object) -> None:
+        print(f"  wrote {day}", file=sys.stderr)
+
+    truth = simulate_fleet(spec, out.write_bytes, progress=progress if args.verbose else None)
+    seconds = time.perf_counter() - started
+    late = sum(1 for rd in truth.robot_days if rd["late_upload"])
+    print(
+        f"simulated fleet {spec.fleet}: {spec.robots} robots x {spec.days} days from {spec.start} "
+        f"({len(truth.robot_days)} robot-days, {len(truth.failures)} failures, {late} late uploads) "
+        f"-> {args.out} in {seconds:.1f} s"
+    )
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """Extract day zips to per-signal Parquet tables plus quarantine records."""
+    config = _config(args)
+    raw = Store(args.raw, config.store.s3)
+    out = Store(args.out, config.store.s3)
+    started = time.perf_counter()
+
+    def progress(obj: RawObject, report: ExtractReport) -> None:
+        if args.verbose:
+            print(f"  {obj.day}  docs={report.documents} quarantined={report.quarantined}", file=sys.stderr)
+
+    summary = run_extract(
+        raw,
+        out,
+        config,
+        fleet=args.fleet,
+        start=args.date,
+        end=args.end or args.date,
+        robots=args.robot or None,
+        progress=progress,
+    )
+    _print_report(summary.report, time.perf_counter() - started, len(summary.objects))
+    print(f"outputs           {args.out}/signals/, {args.out}/quarantine/, {args.out}/_extract/")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Simulate a small fleet locally and run the pipeline on it."""
+    root = Path(args.dir).resolve()
+    raw_url, out_url = str(root / "raw"), str(root / "out")
+    config = _config(args)
+    start = dt.date(2026, 11, 2)
+    print(f"telemetry {__version__} demo: {args.robots} robots x {args.days} days into {root}")
+    sim = argparse.Namespace(**vars(args))
+    sim.__dict__.update(
+        out=raw_url,
+        start=start,
+        seed=7,
+        fleet=None,
+        failure_rate=6.0,
+        no_precursors=False,
+        no_faults=False,
+        hours=24.0,
+    )
+    cmd_simulate(sim)
+    print("\nextract:")
+    started = time.perf_counter()
+    summary = run_extract(
+        Store(raw_url),
+        Store(out_url),
+        config,
+        fleet=config.fleet,
+        start=start,
+        end=start + dt.timedelta(days=args.days - 1),
+    )
+    _print_report(summary.report, time.perf_counter() - started, len(summary.objects))
+    print(f"\noutputs under {out_url}  (signals/, quarantine/, _extract/)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to generate docs/cli.md)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="YAML config file (see docs/configuration.md)")
+    common.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one config key, e.g. --set store.s3.endpoint_url=http://127.0.0.1:9000 (repeatable)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="print progress per robot-day")
+
+    parser = argparse.ArgumentParser(
+        prog="telemetry", description="Robot-fleet telemetry to failure predictions."
+    )
+    parser.add_argument("--version", action="version", version=f"telemetry {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    config_p = sub.add_parser("config", help="show the effective configuration or its reference")
+    config_sub = config_p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_sub.add_parser("show", parents=[common], help="print the effective config (secrets masked)")
+    show.set_defaults(func=cmd_config_show)
+    ref = config_sub.add_parser(
+        "reference", parents=[common], help="print the configuration reference (Markdown)"
+    )
+    ref.set_defaults(func=cmd_config_reference)
+
+    sim = sub.add_parser("simulate", parents=[common], help="write a synthetic fleet's day zips to a store")
+    sim.add_argument(
+        "--out", required=True, metavar="URL", help="raw root to write (local dir or s3://bucket/prefix)"
+    )
+    sim.add_argument("--robots", type=_positive_int, default=4, help="number of robots (default 4)")
+    sim.add_argument("--days", type=_positive_int, default=1, help="number of UTC days (default 1)")
+    sim.add_argument("--start", type=_date, default=dt.date(2026, 11, 2), help="first day YYYY-MM-DD")
+    sim.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
+    sim.add_argument("--fleet", help="fleet name (default: config fleet)")
+    sim.add_argument(
+        "--failure-rate", type=float, default=6.0, help="expected failures per robot-day (default 6)"
+    )
+    sim.add_argument(
+        "--no-precursors", action="store_true", help="failures at random with no precursor signal"
+    )
+    sim.add_argument(
+        "--no-faults", action="store_true", help="no duplicates, corrupt members or late uploads"
+    )
+    sim.add_argument("--hours", type=float, default=24.0, help="hours simulated per day (default 24)")
+    sim.set_defaults(func=cmd_simulate)
+
+    ext = sub.add_parser(
+        "extract", parents=[common], help="day zips -> per-signal Parquet + quarantine records"
+    )
+    ext.add_argument("--raw", required=True, metavar="URL", help="raw root (local dir or s3://bucket/prefix)")
+    ext.add_argument("--out", required=True, metavar="URL", help="output root")
+    ext.add_argument("--date", required=True, type=_date, help="day YYYY-MM-DD (first day with --end)")
+    ext.add_argument("--end", type=_date, help="last day, inclusive (default: --date)")
+    ext.add_argument("--robot", action="append", help="only this robot (repeatable)")
+    ext.add_argument("--fleet", help="only this fleet (default: every fleet under --raw)")
+    ext.set_defaults(func=cmd_extract)
+
+    demo = sub.add_parser("demo", parents=[common], help="simulate a small fleet and run the pipeline on it")
+    demo.add_argument("--dir", default="demo-data", help="working directory (default ./demo-data)")
+    demo.add_argument("--robots", type=_positive_int, default=3)
+    demo.add_argument("--days", type=_positive_int, default=2)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``telemetry`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except TelemetryError as exc:
+        print(f"telemetry: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

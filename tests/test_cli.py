@@ -1,0 +1,170 @@
+"""The `telemetry` command end to end: simulate -> extract on a local store and on the moto S3 server;
+outputs equal the simulator's ground truth; counts add up; errors are one clear line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from telemetry.cli import main
+from telemetry.config import S3Config, load_config
+from telemetry.extract import extract_day_zip
+from telemetry.simulate import (
+    FaultRates,
+    FleetSpec,
+    GroundTruth,
+    robot_ids,
+    simulate_fleet,
+    simulate_robot_days,
+)
+from telemetry.store import Store
+
+START = dt.date(2026, 11, 2)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def normalised(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.astype(object).where(df.notna(), None)
+    return df.sort_values(list(df.columns[1:]), kind="stable").reset_index(drop=True)
+
+
+def assert_outputs_match_ground_truth(out: Store, spec: FleetSpec) -> None:
+    for robot in robot_ids(spec):
+        for day in simulate_robot_days(spec, robot):
+            part = f"fleet={spec.fleet}/date={day.day.date.isoformat()}/{robot}"
+            report = json.loads(out.read_bytes(f"_extract/{part}.json"))["report"]
+            assert report["documents"] == report["extracted"] + report["quarantined"] == day.faults["members"]
+            corrupt = day.faults["truncated_gzip"] + day.faults["invalid_json"] + day.faults["wrong_types"]
+            assert report["quarantined"] == corrupt
+            for signal, expected in day.expected.items():
+                got = pq.read_table(
+                    io.BytesIO(out.read_bytes(f"signals/{signal}/{part}.parquet"))
+                ).to_pandas()
+                pd.testing.assert_frame_equal(normalised(got), normalised(expected), check_dtype=False)
+
+
+def test_simulate_then_extract_locally_equals_ground_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    code, text, _ = run(
+        capsys, "simulate", "--out", str(raw), "--robots", "2", "--days", "2", "--hours", "1", "--seed", "3"
+    )
+    assert code == 0
+    assert "2 robots x 2 days" in text
+    truth = GroundTruth.from_json((raw / "fleet=acme-dc3/_truth/ground_truth.json").read_bytes())
+    assert len(truth.robot_days) == 4
+
+    code, text, _ = run(
+        capsys, "extract", "--raw", str(raw), "--out", str(out), "--date", "2026-11-02", "--end", "2026-11-03"
+    )
+    assert code == 0, text
+    docs = int(text.split("documents in")[1].split()[0])
+    extracted = int(text.split("extracted")[1].split()[0])
+    quarantined = int(text.split("quarantined")[1].split()[0])
+    assert docs == extracted + quarantined == sum(rd["members"] for rd in truth.robot_days)
+    spec = FleetSpec(robots=2, days=2, hours=1, seed=3, start=START)
+    assert_outputs_match_ground_truth(Store(str(out)), spec)
+    assert sorted(p.name for p in (out / "quarantine/fleet=acme-dc3/date=2026-11-02").glob("*.parquet")) in (
+        [],
+        ["amr-0001.parquet"],
+        ["amr-0002.parquet"],
+        ["amr-0001.parquet", "amr-0002.parquet"],
+    )
+
+
+@pytest.mark.s3
+def test_simulate_to_versioned_s3_and_extract_pins_latest_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], s3_bucket_url: str, s3_config: S3Config
+) -> None:
+    assert s3_config.endpoint_url is not None
+    opts = ["--set", f"store.s3.endpoint_url={s3_config.endpoint_url}", "--set", "store.s3.region=us-east-1"]
+    code, text, _ = run(capsys, "simulate", "--out", s3_bucket_url, "--robots", "1", "--hours", "0.5", *opts)
+    assert code == 0, text
+    raw = Store(s3_bucket_url, s3_config)
+    [obj] = raw.list_day_zips("acme-dc3", START, START)
+    # a late upload (simulator default: 10% of robot-days) or not, the versions listed are all readable
+    versions = raw.list_versions(obj.key)
+    assert versions[-1] == obj
+    code, text, _ = run(
+        capsys, "extract", "--raw", s3_bucket_url, "--out", str(tmp_path / "out"), "--date", str(START), *opts
+    )
+    assert code == 0, text
+    recorded = json.loads(
+        (tmp_path / "out/_extract/fleet=acme-dc3/date=2026-11-02/amr-0001.json").read_text()
+    )
+    assert recorded["raw"] == {"key": obj.key, "version": obj.version, "size": obj.size}
+    assert_outputs_match_ground_truth(
+        Store(str(tmp_path / "out")), FleetSpec(robots=1, hours=0.5, start=START)
+    )
+
+
+@pytest.mark.s3
+def test_late_upload_makes_a_second_version_and_old_one_stays_readable(
+    s3_bucket_url: str, s3_config: S3Config
+) -> None:
+    spec = FleetSpec(robots=1, hours=0.5, faults=FaultRates(late_upload=1.0), start=START)
+    raw = Store(s3_bucket_url, s3_config)
+    truth = simulate_fleet(spec, raw.write_bytes)
+    [obj] = raw.list_day_zips(spec.fleet, START, START)
+    first, latest = raw.list_versions(obj.key)
+    assert latest == obj
+    assert truth.robot_days[0]["late_upload"]
+    config = load_config(env={})
+    old = extract_day_zip(raw.read(first), day=first.day, version=first.version, config=config)
+    new = extract_day_zip(raw.read(latest), day=latest.day, version=latest.version, config=config)
+    assert old.report.documents < new.report.documents
+    assert sum(old.report.samples.values()) < sum(new.report.samples.values())
+
+
+def test_config_show_masks_secrets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEMETRY__STORE__S3__SECRET", "s3cr3t-value")
+    code, text, _ = run(capsys, "config", "show", "--set", "store.s3.key=AKIA-EXAMPLE")
+    assert code == 0
+    assert "s3cr3t-value" not in text
+    assert "AKIA-EXAMPLE" not in text
+    assert "secret: '***'" in text
+
+
+def test_bad_config_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("extract:\n  max_members: lots\n")
+    code, _, err = run(capsys, "config", "show", "--config", str(path))
+    assert code == 2
+    assert err.strip() == (
+        f"telemetry: error: extract.max_members: expected an integer, got 'lots' (str) from file {path}"
+    )
+
+
+def test_extract_with_nothing_to_read_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "extract", "--raw", str(tmp_path), "--out", str(tmp_path / "o"), "--date", "2026-11-02"
+    )
+    assert code == 2
+    assert "no day zips under" in err
+    assert "check --raw, --fleet and the dates" in err
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("telemetry")), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.startswith("telemetry ")
