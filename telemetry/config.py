@@ -33,8 +33,11 @@ import yaml
 from telemetry.errors import ConfigError
 
 __all__ = [
+    "AlignConfig",
     "ClusterConfig",
     "ExtractConfig",
+    "FeaturesConfig",
+    "LabelsConfig",
     "S3Config",
     "Secret",
     "SignalSpec",
@@ -210,6 +213,93 @@ class ExtractConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlignConfig:
+    """The clock every signal of a robot is joined onto (see docs/time-semantics.md)."""
+
+    clock: str = _f(
+        "grid", "grid (epoch-aligned ticks every step_ms) or the name of a sampled signal (its timestamps)"
+    )
+    step_ms: int = _f(1000, "grid step in milliseconds (ticks are the multiples of step_ms)")
+
+    def __post_init__(self) -> None:
+        if self.step_ms <= 0:
+            raise ConfigError(f"align.step_ms must be > 0 (got {self.step_ms})")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelsConfig:
+    """Cutoffs, labels and exclusions (see docs/time-semantics.md)."""
+
+    mode: Literal["event", "grid"] = _f(
+        "event",
+        "event: a positive per failure + grid negatives; grid: every grid cutoff labelled (deployment)",
+    )
+    failure_kind: str = _f("failure", "event kind that marks a failure")
+    lead_s: float = _f(0.0, "positive cutoff = failure time - lead (seconds, >= 0)")
+    horizon_s: float = _f(300.0, "a cutoff is labelled 1 when a failure falls in (cutoff, cutoff + horizon]")
+    grid_step_s: float = _f(5.0, "spacing of grid cutoffs (epoch-aligned multiples), seconds")
+    cooldown_s: float = _f(
+        600.0, "exclude cutoffs with another failure in [cutoff - longest window - cooldown, cutoff]"
+    )
+    min_coverage: float = _f(
+        0.5, "exclude cutoffs where a signal with a rate has less coverage over the longest window"
+    )
+    negative_fraction: float = _f(
+        1.0, "keep this fraction of negatives (deterministic hash); weight = 1 / fraction"
+    )
+
+    def __post_init__(self) -> None:
+        if self.lead_s < 0 or self.horizon_s <= 0 or self.grid_step_s <= 0 or self.cooldown_s < 0:
+            raise ConfigError("labels: lead_s and cooldown_s must be >= 0, horizon_s and grid_step_s > 0")
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise ConfigError(f"labels.min_coverage must be in [0, 1] (got {self.min_coverage})")
+        if not 0.0 < self.negative_fraction <= 1.0:
+            raise ConfigError(f"labels.negative_fraction must be in (0, 1] (got {self.negative_fraction})")
+
+
+DEFAULT_LEVELS: dict[str, tuple[str, ...]] = {"mission.state": ("IDLE", "EXECUTING", "CHARGING", "ABORTED")}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeaturesConfig:
+    """Lookback-window features (see docs/time-semantics.md for names and semantics)."""
+
+    windows_s: tuple[int, ...] = _f(
+        (42,), "window lengths W in whole seconds; features use ticks in [cutoff - W, cutoff)"
+    )
+    levels: dict[str, tuple[str, ...]] | None = _f(
+        None,
+        "categorical levels with a seconds-in-state feature: '<signal>.<field>': [levels] (null: defaults)",
+    )
+    event_kinds: tuple[str, ...] = _f(
+        ("warning", "maintenance", "recovery"), "event kinds counted per window"
+    )
+    event_codes: tuple[str, ...] = _f(
+        ("MOTOR_TEMP_HIGH", "LOC_DEGRADED", "LOW_VOLTAGE"), "event codes counted per window"
+    )
+
+    def __post_init__(self) -> None:
+        if not self.windows_s or any(w <= 0 for w in self.windows_s):
+            raise ConfigError(
+                f"features.windows_s must be positive whole seconds (got {list(self.windows_s)})"
+            )
+        if len(set(self.windows_s)) != len(self.windows_s):
+            raise ConfigError(f"features.windows_s has duplicates: {list(self.windows_s)}")
+        for key, values in (self.levels or {}).items():
+            for value in values:
+                if not re.match(r"^[A-Za-z0-9_.-]+$", value):
+                    raise ConfigError(f"features.levels.{key}: level {value!r} must match [A-Za-z0-9_.-]+")
+        for value in (*self.event_kinds, *self.event_codes):
+            if not re.match(r"^[A-Za-z0-9_.-]+$", value):
+                raise ConfigError(f"features: event kind/code {value!r} must match [A-Za-z0-9_.-]+")
+
+    @property
+    def longest_window_ms(self) -> int:
+        """The longest window, in milliseconds."""
+        return max(self.windows_s) * 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterConfig:
     """Which Dask cluster runs the pipeline."""
 
@@ -232,6 +322,9 @@ class TelemetryConfig:
     )
     store: StoreConfig = _f(StoreConfig(), "stores")
     extract: ExtractConfig = _f(ExtractConfig(), "extraction limits")
+    align: AlignConfig = _f(AlignConfig(), "the clock")
+    labels: LabelsConfig = _f(LabelsConfig(), "cutoffs, labels, exclusions")
+    features: FeaturesConfig = _f(FeaturesConfig(), "lookback-window features")
     cluster: ClusterConfig = _f(ClusterConfig(), "Dask cluster")
 
     def __post_init__(self) -> None:
@@ -240,6 +333,25 @@ class TelemetryConfig:
             raise ConfigError(f"signals: duplicate signal names in {names}")
         if sum(s.role == "events" for s in self.signals) > 1:
             raise ConfigError("signals: at most one signal may have role 'events'")
+        sampled = {s.name for s in self.signals if s.role == "sampled"}
+        if self.align.clock != "grid" and self.align.clock not in sampled:
+            raise ConfigError(
+                f"align.clock must be 'grid' or a sampled signal {sorted(sampled)} (got {self.align.clock!r})"
+            )
+        for key in self.features.levels or {}:  # explicit levels must name registry fields
+            signal, _, name = key.partition(".")
+            if signal not in {s.name for s in self.signals} or name not in self.signal(signal).categorical:
+                raise ConfigError(
+                    f"features.levels: {key!r} is not '<signal>.<categorical field>' of the registry"
+                )
+
+    @property
+    def feature_levels(self) -> dict[str, tuple[str, ...]]:
+        """``features.levels``, or (when null) the built-in levels of the fields the registry has."""
+        if self.features.levels is not None:
+            return self.features.levels
+        present = {f"{s.name}.{f}" for s in self.signals for f in s.categorical}
+        return {k: v for k, v in DEFAULT_LEVELS.items() if k in present}
 
     def signal(self, name: str) -> SignalSpec:
         """The spec of signal `name`."""
@@ -420,6 +532,10 @@ def _coerce(tp: Any, value: Any, path: tuple[str, ...], sources: Mapping[tuple[s
         if value not in args:
             _fail(path, f"one of {list(args)}", value, sources)
         return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            _fail(path, "a mapping", value, sources)
+        return {str(k): _coerce(args[1], v, (*path, str(k)), sources) for k, v in value.items()}
     if origin is tuple:
         item_tp = args[0]
         if item_tp is SignalSpec:

@@ -153,3 +153,21 @@ def test_reference_doc_is_generated_from_the_tree() -> None:
     assert (DOCS / "configuration.md").read_text() == text, (
         "run `telemetry config reference > docs/configuration.md`"
     )
+
+
+def test_time_semantics_sections_validate() -> None:
+    config = load_config(env={}, overrides=["features.windows_s=[10, 42, 300]", "align.step_ms=100"])
+    assert config.features.windows_s == (10, 42, 300)
+    assert config.features.longest_window_ms == 300_000
+    assert config.feature_levels == {"mission.state": ("IDLE", "EXECUTING", "CHARGING", "ABORTED")}
+    with pytest.raises(ConfigError, match=r"features\.windows_s must be positive"):
+        load_config(env={}, overrides=["features.windows_s=[0]"])
+    with pytest.raises(ConfigError, match="duplicates"):
+        load_config(env={}, overrides=["features.windows_s=[42, 42]"])
+    with pytest.raises(ConfigError, match=r"align\.clock must be 'grid' or a sampled signal"):
+        load_config(env={}, overrides=["align.clock=events"])
+    with pytest.raises(ConfigError, match=r"is not '<signal>\.<categorical field>'"):
+        load_config(env={}, overrides=["features.levels={battery.voltage: [LOW]}"])
+    with pytest.raises(ConfigError, match=r"negative_fraction must be in"):
+        load_config(env={}, overrides=["labels.negative_fraction=0"])
+    assert load_config(env={}, overrides=["align.clock=odometry"]).align.clock == "odometry"

@@ -1,0 +1,214 @@
+"""Nearest-time join of one robot's signals onto one clock (see docs/time-semantics.md, section 1).
+
+The clock is either epoch-aligned grid ticks (the multiples of ``align.step_ms`` in ``[start, end)``) or the
+distinct timestamps of an anchor signal in ``[start, end)``. For every sampled signal and tick, the match is
+one sample row (all its fields) or none:
+
+- ``nearest``: the row whose ``ts`` is closest to the tick with ``|ts - tick| <= tolerance_ms``; ties go to
+  the earlier sample;
+- ``backward``: the latest row with ``ts <= tick`` and ``tick - ts <= tolerance_ms``.
+
+Rows sharing a timestamp resolve to the first of them in table order. The span restricts ticks, not
+samples: samples outside ``[start, end)`` still match ticks inside it (day halos).
+
+Besides the match of its direction, every signal keeps its backward match per tick: the window features
+need it to honour the cutoff rule (a tick in a window ending at cutoff ``c`` may only use samples with
+``ts < c``; when the nearest sample is at or after ``c``, the backward match is the nearest one before it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from telemetry.config import SignalSpec, TelemetryConfig
+from telemetry.errors import DataContractError
+
+__all__ = ["Aligned", "AlignedSignal", "align", "clock_ticks", "signal_columns"]
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class AlignedSignal:
+    """One signal's samples and, per tick, the row it matched."""
+
+    spec: SignalSpec
+    ts: I64
+    """Sample timestamps (epoch ms), sorted ascending."""
+    values: dict[str, npt.NDArray[Any]]
+    """Per field: float64 with NaN for null (numeric) or object with None for null (categorical)."""
+    match: I64
+    """Per tick: row of the match in the signal's direction, -1 when none."""
+    backward: I64
+    """Per tick: row of the backward match (latest ``ts <= tick`` within tolerance), -1 when none."""
+
+    def matched(self, field: str, rows: I64 | None = None) -> npt.NDArray[Any]:
+        """Values of ``field`` at the given rows (default: each tick's match); null where the row is -1."""
+        return self.matched_values(self.values[field], rows)
+
+    def matched_values(
+        self, source: npt.NDArray[Any], rows: npt.NDArray[np.int64] | None = None
+    ) -> npt.NDArray[Any]:
+        """``source`` (one value per sample) taken at ``rows`` (any shape; default each tick's match)."""
+        rows = self.match if rows is None else rows
+        if source.dtype == object:
+            out = np.empty(rows.shape, dtype=object)
+            ok = rows >= 0
+            out[ok] = source[rows[ok]]
+            return out
+        if len(source) == 0:
+            return np.full(rows.shape, np.nan)
+        return np.where(rows >= 0, source[np.maximum(rows, 0)], np.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class Aligned:
+    """All sampled signals of one robot on one clock."""
+
+    robot_id: str
+    ticks: I64
+    """Clock ticks (epoch ms), sorted, unique."""
+    step_ms: int | None
+    """Grid step, or None for an anchor clock."""
+    signals: dict[str, AlignedSignal]
+
+    def match_rates(self) -> dict[str, float]:
+        """Per signal: matched ticks / ticks (0.0 without ticks)."""
+        n = len(self.ticks)
+        return {name: float((s.match >= 0).sum() / n) if n else 0.0 for name, s in self.signals.items()}
+
+    def frame(self) -> pd.DataFrame:
+        """The aligned table: ``robot_id``, ``tick``, then ``<signal>.<field>`` for every field."""
+        data: dict[str, Any] = {
+            "robot_id": np.full(len(self.ticks), self.robot_id, dtype=object),
+            "tick": self.ticks,
+        }
+        for name, signal in self.signals.items():
+            for field in signal.spec.fields:
+                data[f"{name}.{field}"] = signal.matched(field)
+        return pd.DataFrame(data)
+
+
+def signal_columns(
+    table: pa.Table | pd.DataFrame, spec: SignalSpec
+) -> tuple[I64, dict[str, npt.NDArray[Any]]]:
+    """``(ts, values per field)`` of one extracted signal table, sorted by ``ts`` (stable).
+
+    Numeric fields become float64 with NaN for null, categorical fields object arrays with None for null.
+    Missing fields are all-null.
+    """
+    df = table.to_pandas() if isinstance(table, pa.Table) else table
+    if "ts" not in df.columns:
+        raise DataContractError(f"table of signal {spec.name!r} has no 'ts' column (got {list(df.columns)})")
+    ts = df["ts"].to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
+    if (ts == np.iinfo(np.int64).min).any():
+        raise DataContractError(f"signal {spec.name!r} has samples without ts")
+    order = np.argsort(ts, kind="stable")
+    values: dict[str, npt.NDArray[Any]] = {}
+    for field in spec.numeric:
+        col = df[field] if field in df.columns else pd.Series(np.nan, index=df.index)
+        values[field] = col.to_numpy(dtype=np.float64, na_value=np.nan)[order]
+    for field in spec.categorical:
+        if field in df.columns:
+            col = df[field].astype(object)
+            values[field] = col.where(col.notna(), None).to_numpy(dtype=object)[order]
+        else:
+            values[field] = np.full(len(df), None, dtype=object)
+    return ts[order], values
+
+
+def clock_ticks(config: TelemetryConfig, start: int, end: int, anchor_ts: I64 | None = None) -> I64:
+    """The ticks in ``[start, end)``: multiples of ``align.step_ms``, or the anchor's distinct timestamps."""
+    if end < start:
+        raise ValueError(f"span end must be >= start (got start={start}, end={end})")
+    if config.align.clock == "grid":
+        step = config.align.step_ms
+        first = -(-start // step) * step  # smallest multiple of step >= start
+        return np.arange(first, end, step, dtype=np.int64)
+    if anchor_ts is None:
+        raise ValueError(f"align.clock={config.align.clock!r} needs the anchor signal's timestamps")
+    inside = anchor_ts[(anchor_ts >= start) & (anchor_ts < end)]
+    return np.unique(inside)
+
+
+def _first_of_equal(ts: I64, rows: I64) -> I64:
+    """Map each row to the first row holding the same timestamp (rows must be valid indices)."""
+    return np.searchsorted(ts, ts[rows], side="left").astype(np.int64)
+
+
+def _backward_rows(ts: I64, ticks: I64, tolerance: int) -> I64:
+    """Latest row with ``ts <= tick`` and ``tick - ts <= tolerance`` (first of equal ts), else -1."""
+    rows = np.searchsorted(ts, ticks, side="right").astype(np.int64) - 1
+    ok = rows >= 0
+    ok[ok] &= ticks[ok] - ts[rows[ok]] <= tolerance
+    out = np.full(len(ticks), -1, dtype=np.int64)
+    out[ok] = _first_of_equal(ts, rows[ok])
+    return out
+
+
+def _nearest_rows(ts: I64, ticks: I64, tolerance: int, backward: I64) -> I64:
+    """Closest row within tolerance, ties to the earlier sample (first of equal ts), else -1."""
+    after = np.searchsorted(ts, ticks, side="left").astype(np.int64)  # first row with ts >= tick
+    has_after = after < len(ts)
+    after_dist = np.full(len(ticks), np.iinfo(np.int64).max, dtype=np.int64)
+    after_dist[has_after] = ts[after[has_after]] - ticks[has_after]
+    before_dist = np.full(len(ticks), np.iinfo(np.int64).max, dtype=np.int64)
+    has_before = backward >= 0
+    before_dist[has_before] = ticks[has_before] - ts[backward[has_before]]
+    use_after = has_after & (after_dist <= tolerance) & (after_dist < before_dist)
+    out = backward.copy()  # already within tolerance, or -1
+    out[use_after] = after[use_after]  # `after` is the first row of its timestamp by construction
+    return out
+
+
+def align(
+    tables: Mapping[str, pa.Table | pd.DataFrame],
+    config: TelemetryConfig,
+    *,
+    robot_id: str,
+    start: int,
+    end: int,
+) -> Aligned:
+    """Join every sampled signal of one robot onto the clock of ``[start, end)``.
+
+    Args:
+        tables: extracted tables by signal name (``ts`` plus fields); a missing signal matches nothing.
+            Pass samples covering ``[start - halo, end + max tolerance)`` when partitioning.
+        config: the registry (tolerances, directions) and the ``align`` section.
+        robot_id: the robot the tables belong to.
+        start: first instant of the span (epoch ms, inclusive).
+        end: end of the span (epoch ms, exclusive).
+
+    Returns:
+        The ticks and, per sampled signal, its samples and each tick's matched row.
+    """
+    columns = {
+        spec.name: signal_columns(tables[spec.name], spec)
+        if spec.name in tables
+        else (
+            np.empty(0, dtype=np.int64),
+            {f: np.empty(0, dtype=object if f in spec.categorical else np.float64) for f in spec.fields},
+        )
+        for spec in config.sampled_signals
+    }
+    anchor = columns[config.align.clock][0] if config.align.clock != "grid" else None
+    ticks = clock_ticks(config, start, end, anchor)
+    signals: dict[str, AlignedSignal] = {}
+    for spec in config.sampled_signals:
+        ts, values = columns[spec.name]
+        backward = _backward_rows(ts, ticks, spec.tolerance_ms)
+        match = (
+            backward
+            if spec.direction == "backward"
+            else _nearest_rows(ts, ticks, spec.tolerance_ms, backward)
+        )
+        signals[spec.name] = AlignedSignal(spec, ts, values, match, backward)
+    step = config.align.step_ms if config.align.clock == "grid" else None
+    return Aligned(robot_id, ticks, step, signals)

@@ -1,0 +1,498 @@
+"""Lookback-window features (see docs/time-semantics.md, section 3).
+
+For every example cutoff ``c`` and window length ``W``, features summarise the clock ticks ``t`` with
+``c - W <= t < c``. A tick's value may only come from a sample with ``ts < c``: for ``nearest`` signals a
+tick whose nearest sample is at or after ``c`` takes its backward match instead (only ticks within the
+tolerance of the cutoff can be affected). Events count when ``c - W <= ts < c``.
+
+Column names: ``<signal>.<field>__<stat>__w<W>s``, with ``<stat>:<level>`` where a level applies.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from telemetry.align import Aligned, AlignedSignal
+from telemetry.config import TelemetryConfig
+
+__all__ = [
+    "CATEGORICAL_STATS",
+    "EXAMPLE_COLUMNS",
+    "NUMERIC_STATS",
+    "FeatureName",
+    "build_features",
+    "feature_names",
+    "parse_feature_name",
+]
+
+NUMERIC_STATS = ("mean", "std", "min", "max", "last", "slope", "count", "coverage")
+CATEGORICAL_STATS = ("last", "changes")  # plus seconds:<level> for configured levels
+EXAMPLE_COLUMNS = ("robot_id", "cutoff", "label", "failure_code", "time_to_failure_s", "weight")
+
+_NAME_RE = re.compile(
+    r"^(?P<signal>[a-z][a-z0-9_]*)\.(?P<field>[a-z][a-z0-9_]*)__(?P<stat>[a-z_]+)(?::(?P<level>[A-Za-z0-9_.-]+))?"
+    r"__w(?P<window>[1-9][0-9]*)s$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureName:
+    """A parsed feature column name."""
+
+    signal: str
+    field: str
+    stat: str
+    level: str | None
+    window_s: int
+
+    def __str__(self) -> str:
+        stat = self.stat if self.level is None else f"{self.stat}:{self.level}"
+        return f"{self.signal}.{self.field}__{stat}__w{self.window_s}s"
+
+
+def parse_feature_name(name: str) -> FeatureName:
+    """Parse ``<signal>.<field>__<stat>[:<level>]__w<W>s``.
+
+    >>> parse_feature_name("mission.state__seconds:EXECUTING__w42s")
+    FeatureName(signal='mission', field='state', stat='seconds', level='EXECUTING', window_s=42)
+    """
+    m = _NAME_RE.match(name)
+    if m is None:
+        raise ValueError(f"not a feature name: {name!r} (expected <signal>.<field>__<stat>[:<level>]__w<W>s)")
+    return FeatureName(m["signal"], m["field"], m["stat"], m["level"], int(m["window"]))
+
+
+def feature_names(config: TelemetryConfig) -> list[FeatureName]:
+    """Every feature column the configuration defines, in table order (independent of the data)."""
+    out: list[FeatureName] = []
+    levels = config.feature_levels
+    for window in config.features.windows_s:
+        for spec in config.sampled_signals:
+            for field in spec.numeric:
+                out += [FeatureName(spec.name, field, stat, None, window) for stat in NUMERIC_STATS]
+            for field in spec.categorical:
+                out += [FeatureName(spec.name, field, stat, None, window) for stat in CATEGORICAL_STATS]
+                out += [
+                    FeatureName(spec.name, field, "seconds", level, window)
+                    for level in levels.get(f"{spec.name}.{field}", ())
+                ]
+        events = config.events_signal
+        if events is not None:
+            kinds = config.features.event_kinds
+            out += [FeatureName(events.name, "kind", "count", kind, window) for kind in kinds]
+            out += [
+                FeatureName(events.name, "code", "count", code, window)
+                for code in config.features.event_codes
+            ]
+            out += [FeatureName(events.name, "kind", "since_last", kind, window) for kind in kinds]
+    return out
+
+
+def build_features(
+    aligned: Aligned,
+    events: pa.Table | pd.DataFrame | None,
+    examples: pd.DataFrame,
+    config: TelemetryConfig,
+) -> pd.DataFrame:
+    """The feature table: ``examples`` (its columns first, same row order) plus every feature column.
+
+    Args:
+        aligned: the robot's signals on the clock; its ticks must cover ``[cutoff - Wmax, cutoff)`` of every
+            example (ticks outside those windows are ignored).
+        events: the events signal's extracted table (``ts``, ``kind``, ``code``, ...), or None.
+        examples: at least the column ``cutoff`` (epoch ms, int64); other columns are passed through.
+        config: windows, levels, event kinds and codes.
+
+    Returns:
+        One row per example, columns ``examples.columns`` then ``feature_names(config)`` (as strings).
+        Counts are int64, categorical ``last`` values strings (None when null), everything else float64.
+    """
+    if "cutoff" not in examples.columns:
+        raise ValueError(f"examples need a 'cutoff' column (got {list(examples.columns)})")
+    cutoffs = examples["cutoff"].to_numpy(dtype=np.int64)
+    columns: dict[str, npt.NDArray[Any]] = {}
+    levels = config.feature_levels
+    ranges = {
+        w: (
+            np.searchsorted(aligned.ticks, cutoffs - w * 1000, side="left").astype(np.int64),
+            np.searchsorted(aligned.ticks, cutoffs, side="left").astype(np.int64),
+        )
+        for w in config.features.windows_s
+    }
+    for spec in config.sampled_signals:
+        signal = aligned.signals[spec.name]
+        windows = {w: _Window(aligned.ticks, signal, cutoffs, lo, hi) for w, (lo, hi) in ranges.items()}
+        longest_core = max(int((win.e - win.lo).max(initial=0)) for win in windows.values())
+        for field in spec.numeric:
+            prepared = _NumericTicks(aligned.ticks, signal, signal.values[field], longest_core)
+            for w, win in windows.items():
+                for stat, values in prepared.stats(win).items():
+                    columns[str(FeatureName(spec.name, field, stat, None, w))] = values
+        for field in spec.categorical:
+            cat = _CategoricalTicks(aligned.ticks, signal, signal.values[field])
+            for w, win in windows.items():
+                for (stat, level), values in cat.stats(win, levels.get(f"{spec.name}.{field}", ())).items():
+                    columns[str(FeatureName(spec.name, field, stat, level, w))] = values
+    if config.events_signal is not None:
+        for w in config.features.windows_s:
+            for (fld, stat, level), values in _event_stats(events, cutoffs, w, config).items():
+                columns[str(FeatureName(config.events_signal.name, fld, stat, level, w))] = values
+    names = [str(name) for name in feature_names(config)]
+    features = pd.DataFrame({name: columns[name] for name in names}, index=examples.index)
+    return pd.concat([examples, features], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------- kernels
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+class _Window:
+    """Tick ranges of one signal for many cutoffs, split into a core and an edge.
+
+    The window of cutoff ``c`` is ticks ``[lo, hi)``. Ticks before ``c - tolerance`` (the core, ``[lo, e)``)
+    can only have matched samples with ``ts < c``; the remaining ticks (the edge, ``[e, hi)``, at most a few)
+    are gathered into a small matrix where a match at or after ``c`` is replaced by the backward match.
+    """
+
+    def __init__(self, ticks: I64, signal: AlignedSignal, cutoffs: I64, lo: I64, hi: I64) -> None:
+        self.ticks, self.signal, self.cutoffs, self.lo, self.hi = ticks, signal, cutoffs, lo, hi
+        tolerance = signal.spec.tolerance_ms if signal.spec.direction == "nearest" else 0
+        edge_start = np.searchsorted(ticks, cutoffs - tolerance, side="left").astype(np.int64)
+        self.e = np.clip(edge_start, lo, hi)
+        width = int((hi - self.e).max(initial=0))
+        self.edge_idx = self.e[:, None] + np.arange(width, dtype=np.int64)[None, :]
+        self.edge_in = self.edge_idx < hi[:, None]
+        safe = np.where(self.edge_in, self.edge_idx, 0)
+        rows = signal.match[safe] if len(ticks) else np.full(safe.shape, -1, dtype=np.int64)
+        if width and len(signal.ts):
+            late = (rows >= 0) & (signal.ts[np.maximum(rows, 0)] >= cutoffs[:, None])
+            rows = np.where(late, signal.backward[safe], rows)
+        self.edge_rows = np.where(self.edge_in, rows, -1)
+        self.edge_time_s = (
+            np.where(self.edge_in, ticks[safe] if len(ticks) else 0, 0) - cutoffs[:, None]
+        ) / 1000.0
+        self.n_ticks = hi - lo
+        self._plans: dict[int, dict[str, Any]] = {}
+        core_len = self.e - lo
+        nonempty = core_len > 0
+        level = np.zeros(len(cutoffs), dtype=np.int64)
+        level[nonempty] = np.floor(np.log2(core_len[nonempty])).astype(np.int64)
+        self.sparse_groups = [
+            (int(k), np.flatnonzero(nonempty & (level == k))) for k in np.unique(level[nonempty])
+        ]
+
+    def segment_plan(self, length: int) -> dict[str, Any]:
+        """Indices for sums over the core from prefix sums restarted every ``length`` ticks (cached)."""
+        if length not in self._plans:
+            ticks, a, b, cutoffs = self.ticks, self.lo, self.e, self.cutoffs
+            n_ticks = len(ticks)
+            a_s = np.minimum(a, n_ticks - 1)
+            last = np.clip(b - 1, 0, n_ticks - 1)
+            seg_a, seg_b = a_s // length, last // length
+            same = seg_a == seg_b
+            self._plans[length] = {
+                "a": a_s,
+                "last": last,
+                "end_a": np.where(same, last, (seg_a + 1) * length - 1),
+                "same": same,
+                "empty": b <= a,
+                "delta_a": (ticks[seg_a * length] - cutoffs) / 1000.0,
+                "delta_b": (ticks[seg_b * length] - cutoffs) / 1000.0,
+            }
+        return self._plans[length]
+
+    def tick_values(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Per tick: the value of its match (NaN / None where unmatched)."""
+        return self.signal.matched_values(values)
+
+    def edge_values(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Edge matrix of values (cutoffs x width), null where no (allowed) match or outside the window."""
+        return self.signal.matched_values(values, self.edge_rows)
+
+
+class _NumericTicks:
+    """Per-tick structures of one numeric field, built once and queried for every window.
+
+    Window sums (count, x, x^2, t, t^2, t*x) come from prefix sums restarted every ``length`` ticks, with
+    times relative to each segment's first tick and values centred on a reference value, so rounding never
+    accumulates over a day; a core range spans at most two segments and is shifted to the cutoff's time
+    origin. Min and max come from sparse tables (``np.fmin``/``np.fmax`` ignore nulls).
+    """
+
+    _SUMS = ("n", "sx", "sxx", "st", "stt", "stx")
+
+    def __init__(self, ticks: I64, signal: AlignedSignal, sample_values: F64, longest_core: int) -> None:
+        self.ticks, self.signal, self.sample_values = ticks, signal, sample_values
+        finite = sample_values[~np.isnan(sample_values)]
+        self.ref = float(finite[0]) if len(finite) else 0.0  # centring keeps sums of squares well conditioned
+        self.x = signal.matched_values(sample_values)
+        n_ticks = len(ticks)
+        self.length = max(1024, 1 << int(np.ceil(np.log2(longest_core + 1))))
+        valid = ~np.isnan(self.x)
+        seg_first = (np.arange(n_ticks) // self.length) * self.length
+        tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
+        x0 = np.where(valid, self.x - self.ref, 0.0)
+        w = valid.astype(np.float64)
+        wt = w * tau
+        self.per_tick = {"n": w, "sx": x0, "sxx": x0 * x0, "st": wt, "stt": wt * tau, "stx": tau * x0}
+        self.prefix = {k: _segmented_cumsum(v, self.length) for k, v in self.per_tick.items()}
+        self.mins = _sparse_table(self.x, longest_core, np.fmin)
+        self.maxs = _sparse_table(self.x, longest_core, np.fmax)
+        self.last_valid = _last_valid_index(valid)
+
+    def _core_sums(self, window: _Window) -> dict[str, F64]:
+        if len(self.ticks) == 0:
+            return {k: np.zeros(len(window.cutoffs)) for k in self._SUMS}
+        plan = window.segment_plan(self.length)
+        a, last, end_a, same = plan["a"], plan["last"], plan["end_a"], plan["same"]
+        delta_a, delta_b = plan["delta_a"], plan["delta_b"]
+        pa_ = {k: self.prefix[k][end_a] - self.prefix[k][a] + self.per_tick[k][a] for k in self._SUMS}
+        pb_ = {k: np.where(same, 0.0, self.prefix[k][last]) for k in self._SUMS}
+        out = {k: pa_[k] + pb_[k] for k in ("n", "sx", "sxx")}
+        out["st"] = pa_["st"] + delta_a * pa_["n"] + pb_["st"] + delta_b * pb_["n"]
+        out["stt"] = (
+            pa_["stt"]
+            + 2 * delta_a * pa_["st"]
+            + delta_a * delta_a * pa_["n"]
+            + pb_["stt"]
+            + 2 * delta_b * pb_["st"]
+            + delta_b * delta_b * pb_["n"]
+        )
+        out["stx"] = pa_["stx"] + delta_a * pa_["sx"] + pb_["stx"] + delta_b * pb_["sx"]
+        return {k: np.where(plan["empty"], 0.0, v) for k, v in out.items()}
+
+    def stats(self, window: _Window) -> dict[str, npt.NDArray[Any]]:
+        """The numeric statistics of every cutoff's window."""
+        core = self._core_sums(window)
+        ref = self.ref
+        xe = window.edge_values(self.sample_values)
+        ve = ~np.isnan(xe)
+        xe0 = np.where(ve, xe - ref, 0.0)
+        te = np.where(ve, window.edge_time_s, 0.0)
+        n = core["n"] + ve.sum(axis=1)
+        sx = core["sx"] + xe0.sum(axis=1)
+        sxx = core["sxx"] + (xe0 * xe0).sum(axis=1)
+        st = core["st"] + te.sum(axis=1)
+        stt = core["stt"] + (te * te).sum(axis=1)
+        stx = core["stx"] + (te * xe0).sum(axis=1)
+        has = n > 0
+        safe_n = np.where(has, n, 1.0)
+        mean0 = sx / safe_n
+        var = np.maximum(sxx / safe_n - mean0 * mean0, 0.0)
+        sxx_t = n * stt - st * st
+        slope_ok = (n >= 2) & (sxx_t > 0)
+        slope = np.where(slope_ok, (n * stx - st * sx) / np.where(slope_ok, sxx_t, 1.0), np.nan)
+        lo, e = window.lo, window.e
+        edge_min = np.min(np.where(ve, xe, np.inf), axis=1, initial=np.inf)
+        edge_max = np.max(np.where(ve, xe, -np.inf), axis=1, initial=-np.inf)
+        lows = np.fmin(_query_sparse(self.mins, window, np.fmin), edge_min)
+        highs = np.fmax(_query_sparse(self.maxs, window, np.fmax), edge_max)
+        last = _last_edge(xe, ve)
+        core_last = _last_in_range(self.x, self.last_valid, lo, e)
+        last = np.where(np.isnan(last), core_last, last)
+        count = n.astype(np.int64)
+        return {
+            "mean": np.where(has, ref + mean0, np.nan),
+            "std": np.where(has, np.sqrt(var), np.nan),
+            "min": np.where(has, lows, np.nan),
+            "max": np.where(has, highs, np.nan),
+            "last": np.where(has, last, np.nan),
+            "slope": slope,
+            "count": count,
+            "coverage": np.where(window.n_ticks > 0, count / np.maximum(window.n_ticks, 1), 0.0),
+        }
+
+
+def _segmented_cumsum(q: F64, length: int) -> F64:
+    """Inclusive prefix sums restarted every ``length`` elements (bounded rounding over long days)."""
+    pad = (-len(q)) % length
+    blocks = np.concatenate([q, np.zeros(pad)]).reshape(-1, length)
+    return np.cumsum(blocks, axis=1).ravel()[: len(q)]
+
+
+def _sparse_table(x: F64, longest: int, reduce: Any) -> list[F64]:
+    """Level ``k`` holds ``reduce`` over ``x[i : i + 2**k]`` (for ranges up to ``longest``)."""
+    levels = [x]
+    while (1 << len(levels)) <= longest:
+        prev, half = levels[-1], 1 << (len(levels) - 1)
+        levels.append(reduce(prev[:-half], prev[half:]) if len(prev) > half else prev[:0])
+    return levels
+
+
+def _query_sparse(levels: list[F64], window: _Window, reduce: Any) -> F64:
+    """``reduce`` over each core range ``x[lo:e)`` (NaN for empty ranges or when every value is null)."""
+    out = np.full(len(window.lo), np.nan)
+    for level, sel in window.sparse_groups:
+        table = levels[level]
+        out[sel] = reduce(table[window.lo[sel]], table[window.e[sel] - (1 << level)])
+    return out
+
+
+def _last_valid_index(valid: npt.NDArray[np.bool_]) -> I64:
+    """Per tick: index of the latest tick <= it with a value, -1 when none."""
+    if len(valid) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.maximum.accumulate(np.where(valid, np.arange(len(valid)), -1))
+
+
+def _last_in_range(x: F64, last_valid: I64, a: I64, b: I64) -> F64:
+    """Value at the latest tick in ``[a, b)`` with a value (NaN when none)."""
+    out = np.full(len(a), np.nan)
+    if len(x) == 0:
+        return out
+    j = last_valid[np.clip(b - 1, 0, len(x) - 1)]
+    ok = (b > a) & (j >= a)
+    out[ok] = x[j[ok]]
+    return out
+
+
+def _last_edge(values: npt.NDArray[Any], valid: npt.NDArray[np.bool_]) -> npt.NDArray[Any]:
+    """Per row of an edge matrix: the last valid value (NaN / None when none)."""
+    width = values.shape[1]
+    out = np.full(values.shape[0], None if values.dtype == object else np.nan, dtype=values.dtype)
+    if width == 0:
+        return out
+    last_col = width - 1 - np.argmax(valid[:, ::-1], axis=1)
+    ok = valid.any(axis=1)
+    out[ok] = values[np.flatnonzero(ok), last_col[ok]]
+    return out
+
+
+class _CategoricalTicks:
+    """Per-tick structures of one categorical field (integer codes), built once per field."""
+
+    def __init__(self, ticks: I64, signal: AlignedSignal, sample_values: npt.NDArray[Any]) -> None:
+        self.ticks = ticks
+        self.vocabulary = sorted({v for v in sample_values if v is not None})
+        self.index = {v: i for i, v in enumerate(self.vocabulary)}
+        codes = np.fromiter(
+            (-1 if v is None else self.index[v] for v in sample_values),
+            dtype=np.int64,
+            count=len(sample_values),
+        )
+        self.codes = codes
+        match = signal.match
+        self.tick_codes = (
+            np.where(match >= 0, codes[np.maximum(match, 0)], -1)
+            if len(codes)
+            else np.full(len(ticks), -1, dtype=np.int64)
+        )
+        valid = self.tick_codes >= 0
+        n_ticks = len(ticks)
+        self.last_valid = _last_valid_index(valid)
+        prev = np.concatenate(([-1], self.last_valid[:-1])) if n_ticks else np.empty(0, dtype=np.int64)
+        prev_code = np.where(prev >= 0, self.tick_codes[np.maximum(prev, 0)], -1)
+        self.flag = (valid & (prev_code >= 0) & (self.tick_codes != prev_code)).astype(np.int64)
+        self.flag_cum = np.concatenate(([0], np.cumsum(self.flag)))
+        self.next_valid = (
+            np.minimum.accumulate(np.where(valid, np.arange(n_ticks), n_ticks)[::-1])[::-1]
+            if n_ticks
+            else np.empty(0, dtype=np.int64)
+        )
+        # duration of a tick: until the next tick (the window's last tick is cut at the cutoff, below)
+        self.durations = np.diff(ticks, append=ticks[-1]) if n_ticks else np.zeros(0, dtype=np.int64)
+        self._level_cum: dict[str, I64] = {}
+
+    def _edge_codes(self, window: _Window) -> I64:
+        rows = window.edge_rows
+        if len(self.codes) == 0:
+            return np.full(rows.shape, -1, dtype=np.int64)
+        return np.where(rows >= 0, self.codes[np.maximum(rows, 0)], -1)
+
+    def stats(
+        self, window: _Window, levels: tuple[str, ...]
+    ) -> dict[tuple[str, str | None], npt.NDArray[Any]]:
+        """``last``, ``changes`` and ``seconds:<level>`` of every cutoff's window."""
+        ticks, lo, e, hi, cutoffs = self.ticks, window.lo, window.e, window.hi, window.cutoffs
+        n_ticks = len(ticks)
+        edge_codes = self._edge_codes(window)
+        last_code = np.full(len(cutoffs), -1, dtype=np.int64)
+        changes = np.zeros(len(cutoffs), dtype=np.int64)
+        if n_ticks:
+            j = self.last_valid[np.clip(e - 1, 0, n_ticks - 1)]
+            core_ok = (e > lo) & (j >= lo)
+            last_code[core_ok] = self.tick_codes[j[core_ok]]
+            # changes inside the core; the core's first valid tick has no predecessor in the window
+            lo_c = np.minimum(lo, n_ticks)
+            changes = np.where(e > lo, self.flag_cum[e] - self.flag_cum[lo_c], 0)
+            first = self.next_valid[np.clip(lo, 0, n_ticks - 1)]
+            has_first = (e > lo) & (first < e)
+            changes = changes - np.where(has_first, self.flag[np.minimum(first, n_ticks - 1)], 0)
+        running = last_code
+        for col in range(edge_codes.shape[1]):
+            code = edge_codes[:, col]
+            ok = code >= 0
+            changes = changes + (ok & (running >= 0) & (code != running)).astype(np.int64)
+            running = np.where(ok, code, running)
+        last = np.array([self.vocabulary[c] if c >= 0 else None for c in running], dtype=object)
+        out: dict[tuple[str, str | None], npt.NDArray[Any]] = {
+            ("last", None): last,
+            ("changes", None): changes,
+        }
+        if not levels:
+            return out
+        edge_dur = np.zeros(window.edge_idx.shape, dtype=np.int64)
+        last_tick = hi - 1
+        if n_ticks:
+            safe = np.minimum(window.edge_idx, n_ticks - 1)
+            edge_dur = np.where(
+                window.edge_idx == last_tick[:, None], cutoffs[:, None] - ticks[safe], self.durations[safe]
+            )
+            edge_dur = np.where(window.edge_in, edge_dur, 0)
+        core_end = np.minimum(e, last_tick)  # the window's last tick is cut at the cutoff: handled apart
+        last_in_core = (hi > lo) & (last_tick < e)
+        lt = np.clip(last_tick, 0, max(n_ticks - 1, 0))
+        for level in levels:
+            level_code = self.index.get(level, -2)
+            if level not in self._level_cum:
+                self._level_cum[level] = np.concatenate(
+                    ([0], np.cumsum(np.where(self.tick_codes == level_code, self.durations, 0)))
+                )
+            cum = self._level_cum[level]
+            seconds_ms = np.where(
+                core_end > lo, cum[np.maximum(core_end, 0)] - cum[np.minimum(lo, n_ticks)], 0
+            )
+            if n_ticks:
+                seconds_ms = seconds_ms + np.where(
+                    last_in_core & (self.tick_codes[lt] == level_code), cutoffs - ticks[lt], 0
+                )
+            seconds_ms = seconds_ms + np.where(edge_codes == level_code, edge_dur, 0).sum(axis=1)
+            out[("seconds", level)] = seconds_ms / 1000.0
+        return out
+
+
+def _event_stats(
+    events: pa.Table | pd.DataFrame | None, cutoffs: I64, window_s: int, config: TelemetryConfig
+) -> dict[tuple[str, str, str], npt.NDArray[Any]]:
+    """Counts per kind and code, and seconds since the latest event of each kind, over ``[c - W, c)``."""
+    df = events.to_pandas() if isinstance(events, pa.Table) else events
+    ts = df["ts"].to_numpy(dtype=np.int64) if df is not None and len(df) else np.empty(0, dtype=np.int64)
+    kinds = df["kind"].to_numpy(dtype=object) if df is not None and len(df) else np.empty(0, dtype=object)
+    codes = df["code"].to_numpy(dtype=object) if df is not None and len(df) else np.empty(0, dtype=object)
+    start = cutoffs - window_s * 1000
+    out: dict[tuple[str, str, str], npt.NDArray[Any]] = {}
+
+    def times_of(mask: npt.NDArray[np.bool_]) -> I64:
+        return np.sort(ts[mask])
+
+    for kind in config.features.event_kinds:
+        t = times_of(kinds == kind)
+        before = np.searchsorted(t, cutoffs, side="left")
+        out[("kind", "count", kind)] = (before - np.searchsorted(t, start, side="left")).astype(np.int64)
+        latest = t[np.maximum(before - 1, 0)] if len(t) else np.zeros(len(cutoffs), dtype=np.int64)
+        ok = (before > 0) & (latest >= start)
+        out[("kind", "since_last", kind)] = np.where(ok, (cutoffs - latest) / 1000.0, np.nan)
+    for code in config.features.event_codes:
+        t = times_of(codes == code)
+        count = np.searchsorted(t, cutoffs, side="left") - np.searchsorted(t, start, side="left")
+        out[("code", "count", code)] = count.astype(np.int64)
+    return out
