@@ -754,6 +754,23 @@ def _ocv(soc: F64) -> F64:
     return 13.0 * (3.45 + 0.7 * s - 0.35 * np.exp(-s / 0.06))
 
 
+def _interp_causal(x: F64, grid: F64, values: F64, cuts: Sequence[float]) -> F64:
+    """``np.interp``, except that a sample before a cut (a failure) never blends in state from at or after it.
+
+    The state grids are coarser than the sensors; plain interpolation would let a sample taken just before
+    a failure see the post-failure state (information from the future). Samples in ``[g, cut)``, where ``g``
+    is the last grid point before the cut, hold the value at ``g``.
+    """
+    out = np.interp(x, grid, values)
+    for cut in cuts:
+        left = int(np.searchsorted(grid, cut, side="left")) - 1
+        if left < 0:
+            continue
+        lo, hi = np.searchsorted(x, [grid[left], cut], side="left")
+        out[lo:hi] = values[left]
+    return out
+
+
 def _first_order(u: F64, alpha: float, y0: float) -> F64:
     """``y[k] = y[k-1] + alpha * (u[k] - y[k-1])`` with ``y[-1] = y0`` (first-order lag)."""
     series = pd.Series(np.concatenate(([y0], u)))
@@ -1434,8 +1451,10 @@ class _Robot:
         tick = ph.t.astype(np.float64)
         secf = ph.sec.astype(np.float64)
 
+        cuts = [float(f.ts) for f in ph.failures]
+
         def at(values: F64) -> F64:
-            return np.interp(tf, tick, values)
+            return _interp_causal(tf, tick, values, cuts)
 
         def noise(sigma: float) -> F64:
             return rng.normal(0.0, sigma, size=(m,))
@@ -1455,7 +1474,7 @@ class _Robot:
                 "x": np.clip(at(ph.x) + noise(1.0) * (prof.sigma_xy + jitter_xy), 0.0, _WIDTH_M),
                 "y": np.clip(at(ph.y) + noise(1.0) * (prof.sigma_xy + jitter_xy), 0.0, _DEPTH_M),
                 "theta": np.remainder(theta + np.pi, 2 * np.pi) - np.pi,
-                "confidence": np.clip(np.interp(tf, secf, ph.conf) + noise(0.004), 0.0, 1.0),
+                "confidence": np.clip(_interp_causal(tf, secf, ph.conf, cuts) + noise(0.004), 0.0, 1.0),
             }
         if name == "odometry":
             return {"linear": at(ph.lin) + noise(0.003), "angular": at(ph.ang) + noise(0.003)}
