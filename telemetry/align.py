@@ -149,7 +149,8 @@ def _backward_rows(ts: I64, ticks: I64, tolerance: int) -> I64:
     ok = rows >= 0
     ok[ok] &= ticks[ok] - ts[rows[ok]] <= tolerance
     out = np.full(len(ticks), -1, dtype=np.int64)
-    out[ok] = _first_of_equal(ts, rows[ok])
+    has_equal_ts = len(ts) > 1 and bool((ts[1:] == ts[:-1]).any())
+    out[ok] = _first_of_equal(ts, rows[ok]) if has_equal_ts else rows[ok]
     return out
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "FeatureName",
     "build_features",
     "feature_names",
+    "feature_table_schema",
     "parse_feature_name",
 ]
 
@@ -145,7 +146,15 @@ def build_features(
             for (fld, stat, level), values in _event_stats(events, cutoffs, w, config).items():
                 columns[str(FeatureName(config.events_signal.name, fld, stat, level, w))] = values
     names = [str(name) for name in feature_names(config)]
-    features = pd.DataFrame({name: columns[name] for name in names}, index=examples.index)
+    features = pd.DataFrame(
+        {  # categorical values: nullable string dtype whether or not the windows hold values (stable schema)
+            name: pd.Series(
+                columns[name], index=examples.index, dtype="string" if columns[name].dtype == object else None
+            )
+            for name in names
+        },
+        index=examples.index,
+    )
     return pd.concat([examples, features], axis=1)
 
 
@@ -232,15 +241,18 @@ class _NumericTicks:
 
     def __init__(self, ticks: I64, signal: AlignedSignal, sample_values: F64, longest_core: int) -> None:
         self.ticks, self.signal, self.sample_values = ticks, signal, sample_values
-        finite = sample_values[~np.isnan(sample_values)]
-        self.ref = float(finite[0]) if len(finite) else 0.0  # centring keeps sums of squares well conditioned
         self.x = signal.matched_values(sample_values)
         n_ticks = len(ticks)
         self.length = max(1024, 1 << int(np.ceil(np.log2(longest_core + 1))))
         valid = ~np.isnan(self.x)
+        # values are centred on their segment's median: sums of squares stay well conditioned, an outlier
+        # only affects its own segment, and the reference depends only on the span's ticks (never on how
+        # much halo data was passed), so results stay bit-identical whatever the partitioning
+        self.seg_ref = _segment_medians(self.x, self.length)
+        ref = np.repeat(self.seg_ref, self.length)[:n_ticks]
         seg_first = (np.arange(n_ticks) // self.length) * self.length
         tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
-        x0 = np.where(valid, self.x - self.ref, 0.0)
+        x0 = np.where(valid, self.x - ref, 0.0)
         w = valid.astype(np.float64)
         wt = w * tau
         self.per_tick = {"n": w, "sx": x0, "sxx": x0 * x0, "st": wt, "stt": wt * tau, "stx": tau * x0}
@@ -249,14 +261,24 @@ class _NumericTicks:
         self.maxs = _sparse_table(self.x, longest_core, np.fmax)
         self.last_valid = _last_valid_index(valid)
 
-    def _core_sums(self, window: _Window) -> dict[str, F64]:
+    def _core_sums(self, window: _Window) -> tuple[dict[str, F64], F64]:
+        """Sums over each window's core ticks, values relative to ``ref`` and times to the cutoff (s).
+
+        Returns the sums and ``ref`` (the median of the segment holding the core's first tick).
+        """
         if len(self.ticks) == 0:
-            return {k: np.zeros(len(window.cutoffs)) for k in self._SUMS}
+            zeros = np.zeros(len(window.cutoffs))
+            return {k: zeros.copy() for k in (*self._SUMS, "sxx_magnitude")}, zeros.copy()
         plan = window.segment_plan(self.length)
         a, last, end_a, same = plan["a"], plan["last"], plan["end_a"], plan["same"]
         delta_a, delta_b = plan["delta_a"], plan["delta_b"]
+        ref_a = self.seg_ref[a // self.length]
+        shift = np.where(same, 0.0, self.seg_ref[last // self.length] - ref_a)  # part b: ref_b -> ref_a
         pa_ = {k: self.prefix[k][end_a] - self.prefix[k][a] + self.per_tick[k][a] for k in self._SUMS}
         pb_ = {k: np.where(same, 0.0, self.prefix[k][last]) for k in self._SUMS}
+        pb_["sxx"] = pb_["sxx"] + 2 * shift * pb_["sx"] + shift * shift * pb_["n"]
+        pb_["stx"] = pb_["stx"] + shift * pb_["st"]
+        pb_["sx"] = pb_["sx"] + shift * pb_["n"]
         out = {k: pa_[k] + pb_[k] for k in ("n", "sx", "sxx")}
         out["st"] = pa_["st"] + delta_a * pa_["n"] + pb_["st"] + delta_b * pb_["n"]
         out["stt"] = (
@@ -268,15 +290,45 @@ class _NumericTicks:
             + delta_b * delta_b * pb_["n"]
         )
         out["stx"] = pa_["stx"] + delta_a * pa_["sx"] + pb_["stx"] + delta_b * pb_["sx"]
-        return {k: np.where(plan["empty"], 0.0, v) for k, v in out.items()}
+        out["sxx_magnitude"] = (
+            self.prefix["sxx"][end_a] + np.where(same, 0.0, self.prefix["sxx"][last]) + np.abs(pb_["sxx"])
+        )
+        return {k: np.where(plan["empty"], 0.0, v) for k, v in out.items()}, ref_a
+
+    def _exact_moments(self, window: _Window, rows: I64, edge_values: F64) -> tuple[F64, F64]:
+        """Two-pass population variance and least-squares slope (per second) of the windows ``rows``."""
+        var, slope = np.empty(len(rows)), np.empty(len(rows))
+        start = 0
+        for part in np.array_split(rows, max(1, len(rows) // 2048)):
+            lo, e, cut = window.lo[part], window.e[part], window.cutoffs[part]
+            width = int((e - lo).max(initial=0))
+            idx = np.minimum(lo[:, None] + np.arange(width)[None, :], max(len(self.x) - 1, 0))
+            inside = (lo[:, None] + np.arange(width)[None, :]) < e[:, None]
+            core_x = np.where(inside, self.x[idx] if len(self.x) else np.nan, np.nan)
+            core_t = (self.ticks[idx] - cut[:, None]) / 1000.0 if len(self.ticks) else np.zeros(idx.shape)
+            values = np.concatenate([core_x, edge_values[part]], axis=1)
+            times = np.concatenate([core_t, window.edge_time_s[part]], axis=1)
+            valid = ~np.isnan(values)
+            n = valid.sum(axis=1)
+            mean = np.where(valid, values, 0.0).sum(axis=1) / n
+            t_mean = np.where(valid, times, 0.0).sum(axis=1) / n
+            dx = np.where(valid, values - mean[:, None], 0.0)
+            dt_ = np.where(valid, times - t_mean[:, None], 0.0)
+            stt = (dt_ * dt_).sum(axis=1)
+            ok = (n >= 2) & (stt > 0)
+            var[start : start + len(part)] = (dx * dx).sum(axis=1) / n
+            slope[start : start + len(part)] = np.where(
+                ok, (dt_ * dx).sum(axis=1) / np.where(ok, stt, 1.0), np.nan
+            )
+            start += len(part)
+        return var, slope
 
     def stats(self, window: _Window) -> dict[str, npt.NDArray[Any]]:
         """The numeric statistics of every cutoff's window."""
-        core = self._core_sums(window)
-        ref = self.ref
+        core, ref = self._core_sums(window)
         xe = window.edge_values(self.sample_values)
         ve = ~np.isnan(xe)
-        xe0 = np.where(ve, xe - ref, 0.0)
+        xe0 = np.where(ve, xe - ref[:, None], 0.0)
         te = np.where(ve, window.edge_time_s, 0.0)
         n = core["n"] + ve.sum(axis=1)
         sx = core["sx"] + xe0.sum(axis=1)
@@ -291,6 +343,13 @@ class _NumericTicks:
         sxx_t = n * stt - st * st
         slope_ok = (n >= 2) & (sxx_t > 0)
         slope = np.where(slope_ok, (n * stx - st * sx) / np.where(slope_ok, sxx_t, 1.0), np.nan)
+        # Single-pass sums lose what lies below ~1e-16 of the running totals they are differenced from.
+        # Where that rounding could reach 1e-9 of the window's own spread (near-constant windows, or a huge
+        # value earlier in the segment), variance and slope are recomputed two-pass from the window's values.
+        rounding = 8 * np.finfo(np.float64).eps * (core.pop("sxx_magnitude") + (xe0 * xe0).sum(axis=1))
+        suspect = np.flatnonzero(has & (rounding >= 1e-9 * n * var))
+        if len(suspect):
+            var[suspect], slope[suspect] = self._exact_moments(window, suspect, xe)
         lo, e = window.lo, window.e
         edge_min = np.min(np.where(ve, xe, np.inf), axis=1, initial=np.inf)
         edge_max = np.max(np.where(ve, xe, -np.inf), axis=1, initial=-np.inf)
@@ -310,6 +369,21 @@ class _NumericTicks:
             "count": count,
             "coverage": np.where(window.n_ticks > 0, count / np.maximum(window.n_ticks, 1), 0.0),
         }
+
+
+def _segment_medians(x: F64, length: int) -> F64:
+    """Median of the non-null values of each block of ``length`` elements (0.0 for an all-null block)."""
+    n_blocks = -(-len(x) // length)
+    if n_blocks == 0:
+        return np.zeros(0)
+    blocks = np.sort(
+        np.concatenate([x, np.full(n_blocks * length - len(x), np.nan)]).reshape(n_blocks, length), axis=1
+    )
+    count = (~np.isnan(blocks)).sum(axis=1)
+    rows = np.arange(n_blocks)
+    low, high = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
+    middle = (blocks[rows, low] + blocks[rows, np.minimum(high, length - 1)]) / 2
+    return np.where(count > 0, middle, 0.0)
 
 
 def _segmented_cumsum(q: F64, length: int) -> F64:
@@ -496,3 +570,28 @@ def _event_stats(
         count = np.searchsorted(t, cutoffs, side="left") - np.searchsorted(t, start, side="left")
         out[("code", "count", code)] = count.astype(np.int64)
     return out
+
+
+def feature_table_schema(config: TelemetryConfig) -> pa.Schema:
+    """The Arrow schema of a feature table: example columns, then features (fixed by the configuration).
+
+    Counts (``count``, ``changes``, event ``count``) are int64, categorical ``last`` values strings, every
+    other feature float64 (null where undefined).
+    """
+    fields = [
+        pa.field("robot_id", pa.string()),
+        pa.field("cutoff", pa.int64()),
+        pa.field("label", pa.int8()),
+        pa.field("failure_code", pa.string()),
+        pa.field("time_to_failure_s", pa.float64()),
+        pa.field("weight", pa.float64()),
+    ]
+    for name in feature_names(config):
+        if name.stat in ("count", "changes"):
+            kind = pa.int64()
+        elif name.stat == "last" and name.field in config.signal(name.signal).categorical:
+            kind = pa.string()
+        else:
+            kind = pa.float64()
+        fields.append(pa.field(str(name), kind))
+    return pa.schema(fields)

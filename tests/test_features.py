@@ -1,0 +1,445 @@
+"""``build_features`` against the loop-by-loop reference of ``tests/reference.py`` (docs/time-semantics.md,
+section 3), and the leakage property: nothing at or after an example's cutoff changes any of its features.
+
+The reference applies the cutoff rule literally (each window tick takes its nearest sample *among the samples
+with ts < c*), so equality with the fast implementation, which uses the backward-match trick, checks the
+argument in the docs as well as the code.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reference import make_table, reference_features
+from test_align import (
+    BASE,
+    EVENTS,
+    STATES,
+    T,
+    directions,
+    is_null,
+    make_config,
+    numeric_values,
+    row_strategy,
+    signal_rows,
+    tolerances,
+)
+
+from telemetry.align import align
+from telemetry.config import TelemetryConfig
+from telemetry.features import EXAMPLE_COLUMNS, build_features, feature_names, parse_feature_name
+
+Rows = dict[str, list[dict[str, Any]]]  # signal name -> rows; a signal without an entry has no table
+
+LO, HI = BASE - 9000, BASE + 12_000  # where the data lies
+EVENT_KINDS = ("warning", "maintenance", "recovery", "failure", None)
+EVENT_CODES = ("MOTOR_TEMP_HIGH", "LOC_DEGRADED", "LOW_VOLTAGE", None)
+
+event_rows = st.lists(
+    st.fixed_dictionaries(
+        {
+            "ts": st.integers(LO, HI),
+            "severity": numeric_values,
+            "kind": st.sampled_from(EVENT_KINDS),
+            "code": st.sampled_from(EVENT_CODES),
+        }
+    ),
+    max_size=10,
+)
+
+
+@st.composite
+def feature_configs(draw: st.DrawFn) -> TelemetryConfig:
+    return make_config(
+        (draw(tolerances), draw(tolerances), draw(tolerances)),
+        (draw(directions), draw(directions), draw(directions)),
+        clock=draw(st.sampled_from(("grid", "grid", "grid", "a", "c"))),
+        step_ms=draw(st.sampled_from((1000, 250))),
+        windows_s=draw(st.sampled_from(((1, 3, 7), (7, 1, 3), (2, 5), (1,)))),
+    )
+
+
+@st.composite
+def data(draw: st.DrawFn, config: TelemetryConfig) -> tuple[Rows, list[dict[str, Any]] | None]:
+    rows: Rows = {}
+    for spec in config.sampled_signals:
+        kind = draw(st.sampled_from(("rows", "rows", "rows", "empty", "missing")))
+        if kind != "missing":
+            rows[spec.name] = [] if kind == "empty" else draw(signal_rows(spec, config.align.step_ms, LO, HI))
+    events = draw(st.one_of(st.none(), event_rows))
+    return rows, events
+
+
+@st.composite
+def cutoffs(
+    draw: st.DrawFn, config: TelemetryConfig, rows: Rows, events: list[dict[str, Any]] | None
+) -> list[int]:
+    """On and off the grid, and next to data edges: at a sample or event, just after it, a tolerance away,
+    a window length away."""
+    step = config.align.step_ms
+    candidates = [
+        st.integers(LO, HI + 3000),
+        st.integers(LO // step, (HI + 3000) // step).map(lambda k: k * step),
+    ]
+    windows_ms = [w * 1000 for w in config.features.windows_s]
+    edges = {
+        r["ts"] + d
+        for name, signal_rows_ in rows.items()
+        for r in signal_rows_
+        for d in (0, 1, -1, config.signal(name).tolerance_ms, -config.signal(name).tolerance_ms, *windows_ms)
+    }
+    edges |= {e["ts"] + d for e in events or [] for d in (0, 1, *windows_ms, *(w + 1 for w in windows_ms))}
+    if edges:
+        candidates.append(st.sampled_from(sorted(edges)))
+    # the cutoff rule at work: a sample at or just after the cutoff, within its tolerance of the window's
+    # last grid tick t (c in (t, ts]), so that it may be that tick's nearest sample
+    ahead = []
+    for name, signal_rows_ in rows.items():
+        for r in signal_rows_:
+            last_tick = (r["ts"] - 1) // step * step
+            if r["ts"] - last_tick <= config.signal(name).tolerance_ms:
+                ahead.append((last_tick, r["ts"]))
+    if ahead:
+        just_before = st.tuples(st.sampled_from(sorted(ahead)), st.floats(0, 1))
+        candidates += [just_before.map(lambda p: p[0][0] + 1 + int(p[1] * (p[0][1] - p[0][0] - 1)))] * 2
+    return draw(st.lists(st.one_of(*candidates), max_size=4))
+
+
+def build_tables(config: TelemetryConfig, rows: Rows) -> dict[str, pa.Table]:
+    return {name: make_table(config.signal(name), signal_rows_) for name, signal_rows_ in rows.items()}
+
+
+def examples_frame(cutoff_list: list[int]) -> pd.DataFrame:
+    n = len(cutoff_list)
+    return pd.DataFrame(
+        {
+            "robot_id": pd.Series(["r1"] * n, dtype=object),
+            "cutoff": np.array(cutoff_list, dtype=np.int64),
+            "label": np.array([i % 2 for i in range(n)], dtype=np.int8),
+            "failure_code": pd.Series(
+                [None if i % 2 == 0 else "MOTOR_TEMP_HIGH" for i in range(n)], dtype=object
+            ),
+            "time_to_failure_s": np.array([math.nan if i % 2 == 0 else 0.0 for i in range(n)]),
+            "weight": np.ones(n),
+        }
+    )
+
+
+def span_for(
+    config: TelemetryConfig, cutoff_list: list[int], pad_before: int, pad_after: int
+) -> tuple[int, int]:
+    """A span that covers ``[c - Wmax, c)`` of every cutoff (and some ticks after the cutoffs)."""
+    if not cutoff_list:
+        return LO, HI
+    return min(cutoff_list) - config.features.longest_window_ms - pad_before, max(cutoff_list) + pad_after
+
+
+def fast_features(
+    config: TelemetryConfig,
+    tables: dict[str, pa.Table],
+    events: list[dict[str, Any]] | None,
+    examples: pd.DataFrame,
+    span: tuple[int, int],
+) -> pd.DataFrame:
+    aligned = align(tables, config, robot_id="r1", start=span[0], end=span[1])
+    event_table = None if events is None else make_table(EVENTS, events)
+    return build_features(aligned, event_table, examples, config)
+
+
+# ------------------------------------------------------------------------------------------ comparison
+
+
+def tolerance_of(column: str) -> tuple[float, float]:
+    """(rtol, atol) by statistic, as docs/time-semantics.md promises."""
+    stat = parse_feature_name(column).stat
+    return (1e-6, 1e-8) if stat in ("std", "slope") else (1e-9, 1e-9)
+
+
+def assert_features_equal(got: pd.DataFrame, expected: pd.DataFrame, config: TelemetryConfig) -> None:
+    assert list(got.columns) == list(expected.columns)
+    assert len(got) == len(expected)
+    n_examples = len(expected.columns) - len(feature_names(config))
+    for column in expected.columns[n_examples:]:
+        rtol, atol = tolerance_of(column)
+        for i, (g, e) in enumerate(zip(got[column].tolist(), expected[column].tolist(), strict=True)):
+            where = f"{column} at cutoff {expected['cutoff'].iloc[i]} (row {i})"
+            if is_null(e):
+                assert is_null(g), f"{where}: expected null, got {g!r}"
+            elif isinstance(e, str):
+                assert g == e, f"{where}: expected {e!r}, got {g!r}"
+            else:
+                assert not is_null(g), f"{where}: expected {e!r}, got null"
+                assert math.isclose(g, e, rel_tol=rtol, abs_tol=atol), f"{where}: expected {e!r}, got {g!r}"
+    for column in expected.columns[:n_examples]:
+        assert [None if is_null(v) else v for v in got[column].tolist()] == [
+            None if is_null(v) else v for v in expected[column].tolist()
+        ], column
+
+
+def assert_rows_unchanged(got: pd.Series, expected: pd.Series, where: str) -> None:
+    """Every feature identical, except that mean, std and slope (computed from sums centred on a value that
+    may lie after the cutoff) may differ by rounding: within the tolerances of the reference comparison."""
+    assert list(got.index) == list(expected.index)
+    for column in expected.index:
+        g, e = got[column], expected[column]
+        if is_null(e) or is_null(g):
+            assert is_null(g) and is_null(e), f"{where}: {column} changed from {e!r} to {g!r}"
+        elif column not in EXAMPLE_COLUMNS and parse_feature_name(column).stat in ("mean", "std", "slope"):
+            rtol, atol = tolerance_of(column)
+            assert math.isclose(g, e, rel_tol=rtol, abs_tol=atol), (
+                f"{where}: {column} changed from {e!r} to {g!r}"
+            )
+        else:
+            assert g == e, f"{where}: {column} changed from {e!r} to {g!r}"
+
+
+# ------------------------------------------------------------------------------------------ properties
+
+
+@st.composite
+def feature_cases(
+    draw: st.DrawFn,
+) -> tuple[TelemetryConfig, Rows, list[dict[str, Any]] | None, list[int], tuple[int, int]]:
+    config = draw(feature_configs())
+    rows, events = draw(data(config))
+    cutoff_list = draw(cutoffs(config, rows, events))
+    span = span_for(config, cutoff_list, draw(st.integers(0, 3000)), draw(st.integers(0, 3000)))
+    return config, rows, events, cutoff_list, span
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(feature_cases())
+def test_features_equal_reference(
+    case: tuple[TelemetryConfig, Rows, Any, list[int], tuple[int, int]],
+) -> None:
+    config, rows, events, cutoff_list, span = case
+    tables = build_tables(config, rows)
+    examples = examples_frame(cutoff_list)
+    got = fast_features(config, tables, events, examples, span)
+    event_table = None if events is None else make_table(EVENTS, events)
+    expected = reference_features(tables, event_table, examples, config)
+    assert_features_equal(got.reset_index(drop=True), expected, config)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(st.data())
+def test_features_equal_reference_across_segments(hyp: st.DataObject) -> None:
+    """Many ticks (5 ms grid, 60 s span, 20 s windows): the fast sums restart every few thousand ticks, and
+    windows straddle those restarts."""
+    config = make_config(
+        (hyp.draw(st.integers(0, 1000)), hyp.draw(st.integers(0, 3000)), 3_600_000),
+        (hyp.draw(directions), hyp.draw(directions), "backward"),
+        step_ms=5,
+        windows_s=(20, 7),
+    )
+    lo, hi = BASE - 30_000, BASE + 30_000
+    rows: Rows = {
+        "a": hyp.draw(signal_rows(config.signal("a"), 1000, lo, hi, max_rows=40)),
+        "b": hyp.draw(
+            st.lists(row_strategy(config.signal("b"), st.integers(lo, hi)), min_size=5, max_size=40)
+        ),
+        "c": hyp.draw(signal_rows(config.signal("c"), 1000, lo, hi, max_rows=8)),
+    }
+    cutoff_list = hyp.draw(st.lists(st.integers(BASE - 10_000, hi), min_size=1, max_size=2))
+    span = (lo, hi)
+    if min(cutoff_list) - config.features.longest_window_ms < lo:
+        span = span_for(config, cutoff_list, 0, 0)
+    tables = build_tables(config, rows)
+    examples = examples_frame(cutoff_list)
+    got = fast_features(config, tables, None, examples, span)
+    assert_features_equal(
+        got.reset_index(drop=True), reference_features(tables, None, examples, config), config
+    )
+
+
+@st.composite
+def extra_rows(draw: st.DrawFn, config: TelemetryConfig, cutoff: int) -> tuple[Rows, list[dict[str, Any]]]:
+    """Arbitrary samples of any signal and events, all at or after ``cutoff`` (exactly at it, within the
+    tolerance just after it, or anywhere later)."""
+
+    def after(tolerance: int) -> st.SearchStrategy[int]:
+        return st.one_of(
+            st.just(cutoff),
+            st.integers(cutoff, cutoff + tolerance + 1),
+            st.integers(cutoff, max(cutoff, HI + 6000)),
+        )
+
+    extra: Rows = {}
+    for spec in config.sampled_signals:
+        extra[spec.name] = draw(st.lists(row_strategy(spec, after(spec.tolerance_ms)), max_size=4))
+    extra_events = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "ts": after(0),
+                    "severity": numeric_values,
+                    "kind": st.sampled_from(EVENT_KINDS),
+                    "code": st.sampled_from(EVENT_CODES),
+                }
+            ),
+            max_size=4,
+        )
+    )
+    return extra, extra_events
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(st.data())
+def test_no_leakage_after_the_cutoff(hyp: st.DataObject) -> None:
+    """Appending anything at ts >= c (and shuffling it in anywhere) leaves every feature of that example
+    unchanged. Each example separately: what lies after one cutoff lies before a later one."""
+    config, rows, events, cutoff_list, span = hyp.draw(feature_cases())
+    if not cutoff_list:
+        return
+    examples = examples_frame(cutoff_list)
+    before = fast_features(config, build_tables(config, rows), events, examples, span)
+    for i, cutoff in enumerate(cutoff_list):
+        extra, extra_events = hyp.draw(extra_rows(config, cutoff))
+        more: Rows = {}
+        for spec in config.sampled_signals:
+            if spec.name in rows or extra[spec.name]:
+                combined = list(rows.get(spec.name, []))
+                for row in extra[spec.name]:
+                    combined.insert(hyp.draw(st.integers(0, len(combined))), row)
+                more[spec.name] = combined
+        more_events = None if events is None and not extra_events else [*(events or []), *extra_events]
+        after = fast_features(config, build_tables(config, more), more_events, examples.iloc[[i]], span)
+        assert_rows_unchanged(after.iloc[0], before.iloc[i], f"example {i} (cutoff {cutoff})")
+
+
+# ------------------------------------------------------------------------------------ examples and schema
+
+
+def test_column_order_is_feature_names_and_independent_of_data() -> None:
+    config = make_config((500, 1000, 3_600_000), ("nearest", "nearest", "backward"), windows_s=(7, 1, 3))
+    names = [str(n) for n in feature_names(config)]
+    examples = examples_frame([BASE, BASE + 5000])
+    empty = fast_features(config, {}, None, examples, span_for(config, [BASE, BASE + 5000], 0, 0))
+    assert list(empty.columns) == [*EXAMPLE_COLUMNS, *names]
+    no_examples = fast_features(config, {}, None, examples_frame([]), (BASE, BASE))
+    assert list(no_examples.columns) == [*EXAMPLE_COLUMNS, *names]
+    assert len(no_examples) == 0
+    rows: Rows = {
+        "a": [{"ts": BASE + k * 300, "x": float(k), "y": None, "s": "IDLE"} for k in range(-30, 20)],
+        "c": [{"ts": BASE - 4000, "state": "EXECUTING"}, {"ts": BASE + 100, "state": "CHARGING"}],
+    }
+    events = [{"ts": BASE - 10, "kind": "warning", "code": "LOC_DEGRADED", "severity": 1.0}]
+    full = fast_features(
+        config, build_tables(config, rows), events, examples, span_for(config, [BASE, BASE + 5000], 0, 0)
+    )
+    assert list(full.columns) == list(empty.columns)
+    for name in names:  # the names round-trip
+        assert str(parse_feature_name(name)) == name
+
+
+def test_dtypes_are_independent_of_data() -> None:
+    """Same dtypes (pandas and Arrow) whether the windows hold values or not: every partition has the same
+    schema, so partitions can be concatenated and written to one dataset."""
+    config = make_config((500, 1000, 1000), ("nearest", "nearest", "backward"), windows_s=(1,))
+    examples = examples_frame([BASE])
+    span = span_for(config, [BASE], 0, 0)
+    empty = fast_features(config, {}, None, examples, span)
+    rows: Rows = {
+        "a": [{"ts": BASE - 300, "x": 1.0, "y": 2.0, "s": "IDLE"}],
+        "c": [{"ts": BASE - 300, "state": "IDLE"}],
+    }
+    full = fast_features(config, build_tables(config, rows), None, examples, span)
+    differ = {
+        c: (str(full[c].dtype), str(empty[c].dtype)) for c in full.columns if full[c].dtype != empty[c].dtype
+    }
+    assert not differ, f"dtype with values != dtype without: {differ}"
+    assert pa.Table.from_pandas(full).schema.equals(pa.Table.from_pandas(empty).schema)
+
+
+def test_hand_computed_window() -> None:
+    """One window worked by hand: W = 3 s, step 1 s, off-grid cutoff c = T + 2200: ticks T, T+1000, T+2000."""
+    c = T + 2200
+    config = make_config((400, 1000, 1000), ("nearest", "nearest", "backward"), windows_s=(3,))
+    rows: Rows = {
+        "a": [
+            {"ts": T - 100, "x": 1.0, "y": None, "s": "IDLE"},
+            {"ts": T + 1100, "x": 3.0, "y": None, "s": "CHARGING"},
+            {"ts": T + 1700, "x": 4.0, "y": None, "s": "CHARGING"},
+            # nearest to tick T+2000 (200 ms) but at the cutoff: the tick takes T+1700 (300 ms) instead
+            {"ts": c, "x": 100.0, "y": None, "s": "ABORTED"},
+        ],
+        "c": [{"ts": T - 500, "state": "IDLE"}, {"ts": T + 1500, "state": "EXECUTING"}],
+    }
+    events = [
+        {"ts": c - 3000, "kind": "warning", "code": "LOC_DEGRADED", "severity": 1.0},  # c - W: counted
+        {"ts": T + 1500, "kind": "warning", "code": None, "severity": 1.0},
+        {"ts": c, "kind": "warning", "code": "LOC_DEGRADED", "severity": 1.0},  # at c: not counted
+    ]
+    examples = examples_frame([c])
+    got = fast_features(config, build_tables(config, rows), events, examples, (T - 5000, T + 9000)).iloc[0]
+    # a.x: ticks T -> 1.0, T+1000 -> 3.0, T+2000 -> 4.0 (not 100.0)
+    assert got["a.x__count__w3s"] == 3
+    assert got["a.x__coverage__w3s"] == 1.0
+    assert got["a.x__mean__w3s"] == pytest.approx(8 / 3)
+    assert got["a.x__std__w3s"] == pytest.approx(math.sqrt(14) / 3)
+    assert got["a.x__slope__w3s"] == pytest.approx(1.5)  # per second
+    assert got["a.x__last__w3s"] == 4.0
+    assert (got["a.x__min__w3s"], got["a.x__max__w3s"]) == (1.0, 4.0)
+    assert got["a.s__last__w3s"] == "CHARGING"
+    assert got["a.s__changes__w3s"] == 1
+    assert got["a.s__seconds:IDLE__w3s"] == pytest.approx(1.0)
+    assert got["a.s__seconds:CHARGING__w3s"] == pytest.approx(1.2)  # 1 s + min(next tick, c) - t = 0.2 s
+    assert is_null(got["a.y__mean__w3s"]) and is_null(got["a.y__slope__w3s"]) and got["a.y__count__w3s"] == 0
+    # c.state (backward, 1 s): T -> IDLE, T+1000 -> nothing (T-500 is 1500 ms back), T+2000 -> EXECUTING
+    assert got["c.state__last__w3s"] == "EXECUTING"
+    assert got["c.state__seconds:IDLE__w3s"] == pytest.approx(1.0)
+    assert got["c.state__seconds:EXECUTING__w3s"] == pytest.approx(0.2)
+    assert got["c.state__changes__w3s"] == 1
+    assert got["events.kind__count:warning__w3s"] == 2
+    assert got["events.code__count:LOC_DEGRADED__w3s"] == 1
+    assert got["events.kind__since_last:warning__w3s"] == pytest.approx(0.7)
+    assert is_null(got["events.kind__since_last:recovery__w3s"])
+    assert got["events.kind__count:recovery__w3s"] == 0
+    expected = reference_features(build_tables(config, rows), make_table(EVENTS, events), examples, config)
+    assert_features_equal(got.to_frame().T.reset_index(drop=True), expected, config)
+
+
+def test_generated_categorical_values_include_the_levels() -> None:
+    """Guard: the generated categorical values include the configured levels (else seconds:* is vacuous)."""
+    config = make_config((0, 0, 0), ("nearest", "nearest", "nearest"))
+    levels = {n.level for n in feature_names(config) if n.stat == "seconds"}
+    assert levels and levels <= set(STATES)
+
+
+@pytest.mark.parametrize(
+    "glitch",
+    [
+        1e6,
+        -1e9,
+        pytest.param(
+            1e12, marks=pytest.mark.xfail(strict=True, reason="reported: mean from differenced sums")
+        ),
+        pytest.param(
+            -1e15, marks=pytest.mark.xfail(strict=True, reason="reported: mean from differenced sums")
+        ),
+    ],
+)
+def test_precision_does_not_depend_on_a_distant_outlier(glitch: float) -> None:
+    """A single large value at the start of the span (a sensor glitch, still finite) must not cost the
+    windows of the rest of the span their precision (docs: "nor depends on a distant outlier")."""
+    config = make_config((400, 0, 0), ("nearest", "nearest", "nearest"), windows_s=(3,))
+    rows = [{"ts": T, "x": glitch, "y": None, "s": None}] + [
+        {"ts": T + 1000 * k, "x": 20.0 + 0.1 * (k % 3), "y": None, "s": None} for k in range(1, 10)
+    ]
+    tables = build_tables(config, {"a": rows})
+    examples = examples_frame([T + 9000])
+    got = fast_features(config, tables, None, examples, (T, T + 10_000))
+    assert_features_equal(got, reference_features(tables, None, examples, config), config)
