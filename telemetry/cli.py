@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -17,10 +18,13 @@ from pathlib import Path
 import yaml
 
 from telemetry._version import __version__
+from telemetry.cluster import cluster_spec, connect, dashboard_url
 from telemetry.config import TelemetryConfig, config_reference_markdown, config_to_dict, load_config
-from telemetry.errors import TelemetryError
+from telemetry.contract import DayKey
+from telemetry.errors import ConfigError, NothingToDoError, TelemetryError
 from telemetry.extract import ExtractReport
-from telemetry.pipeline import run_extract
+from telemetry.lineage import features_key, load_run, read_lineage
+from telemetry.pipeline import FeaturesSummary, run_extract, run_features
 from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
 from telemetry.store import RawObject, Store
 
@@ -42,7 +46,7 @@ def _positive_int(text: str) -> int:
 
 
 def _config(args: argparse.Namespace) -> TelemetryConfig:
-    return load_config(args.config, overrides=args.set)
+    return load_config(args.config, overrides=[*args.set, *cluster_overrides(args)])
 
 
 def _print_report(report: ExtractReport, seconds: float, objects: int) -> None:
@@ -134,7 +138,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Simulate a small fleet locally and run the pipeline on it."""
+    """Simulate a small fleet locally and run the pipeline on it (a LocalCluster)."""
     root = Path(args.dir).resolve()
     raw_url, out_url = str(root / "raw"), str(root / "out")
     config = _config(args)
@@ -152,18 +156,167 @@ def cmd_demo(args: argparse.Namespace) -> int:
         hours=24.0,
     )
     cmd_simulate(sim)
-    print("\nextract:")
-    started = time.perf_counter()
-    summary = run_extract(
-        Store(raw_url),
-        Store(out_url),
-        config,
-        fleet=config.fleet,
-        start=start,
-        end=start + dt.timedelta(days=args.days - 1),
+    print("\nfeatures (extract -> align -> labels -> features on a Dask LocalCluster):")
+    run = argparse.Namespace(**vars(args))
+    run.__dict__.update(
+        start=start, end=start + dt.timedelta(days=args.days - 1), fleet=config.fleet, robot=None
     )
-    _print_report(summary.report, time.perf_counter() - started, len(summary.objects))
-    print(f"\noutputs under {out_url}  (signals/, quarantine/, _extract/)")
+    summary = _run_features(run, config, raw_url, out_url)
+    _print_features_summary(summary)
+    print(f"\noutputs under {out_url}  (features/, signals/, quarantine/, _lineage/, _runs/)")
+    return 1 if summary.failed else 0
+
+
+# ------------------------------------------------------------------------------------------ cluster
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cluster``, ``--scheduler`` and ``--workers``: shortcuts for ``--set cluster.*``.
+
+    Turn them into overrides with :func:`cluster_overrides` and pass those after ``args.set``.
+    """
+    group = parser.add_argument_group("cluster", "the Dask cluster (shortcuts for --set cluster.*)")
+    group.add_argument(
+        "--cluster",
+        choices=("local", "address", "kubernetes"),
+        help="cluster.kind: local worker processes (default), an existing scheduler, or Kubernetes",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running scheduler, e.g. tcp://10.0.0.5:8786 (implies --cluster address)",
+    )
+    group.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="cluster.workers: local worker processes or Kubernetes worker pods",
+    )
+
+
+def cluster_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set``-style overrides of :func:`add_cluster_options`' options (empty when none given).
+
+    Raises:
+        ConfigError: ``--scheduler`` together with a ``--cluster`` other than ``address``.
+    """
+    kind, scheduler, workers = (getattr(args, name, None) for name in ("cluster", "scheduler", "workers"))
+    overrides = []
+    if scheduler is not None:
+        if kind not in (None, "address"):
+            raise ConfigError(f"--scheduler implies --cluster address (got --cluster {kind})")
+        kind = "address"
+        overrides.append(f"cluster.address={json.dumps(scheduler)}")  # quoted: always a YAML string
+    if kind is not None:
+        overrides.append(f"cluster.kind={kind}")
+    if workers is not None:
+        overrides.append(f"cluster.workers={int(workers)}")
+    return overrides
+
+
+def cmd_cluster_spec(args: argparse.Namespace) -> int:
+    """Print the DaskCluster resource that --cluster kubernetes creates (YAML); contacts no cluster."""
+    print(yaml.safe_dump(cluster_spec(_config(args)), sort_keys=False), end="")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ features
+
+
+def _print_features_summary(summary: FeaturesSummary) -> None:
+    m = summary.manifest.summary
+    rate = m["partitions"] / max(summary.seconds, 1e-9) * 60
+    print(f"run               {summary.manifest.run_id}")
+    print(
+        f"partitions        {m['partitions']}  computed {m['computed']}  "
+        f"skipped {m['skipped']}  failed {m['failed']}"
+    )
+    print(f"documents         {m['documents']}  quarantined {m['quarantined']}")
+    print(f"examples          {m['examples']}  positives {m['positives']}")
+    print(f"excluded          {m['excluded']}")
+    print(f"seconds           {summary.seconds:.1f}  ({rate:.1f} robot-days/min)")
+    for name, error in summary.failed.items():
+        print(f"FAILED            {name}: {error}", file=sys.stderr)
+
+
+def _run_features(
+    args: argparse.Namespace, config: TelemetryConfig, raw_url: str, out_url: str
+) -> FeaturesSummary:
+    raw, out = Store(raw_url, config.store.s3), Store(out_url, config.store.s3)
+    as_of = load_run(out, args.as_of) if getattr(args, "as_of", None) else None
+    start = args.start
+    end = args.end or args.start
+    with connect(config) as client:
+        url = dashboard_url(client)
+        print(f"dashboard         {url or 'none'}", flush=True)
+
+        def progress(done: int, total: int) -> None:
+            if sys.stderr.isatty() or args.verbose:
+                print(
+                    f"\r  tasks {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True
+                )
+
+        report = getattr(args, "report", None)
+        if report:
+            from distributed import performance_report  # edge: only for --report
+
+            with performance_report(filename=report):  # type: ignore[no-untyped-call]
+                summary = run_features(
+                    raw,
+                    out,
+                    config,
+                    fleet=args.fleet,
+                    start=start,
+                    end=end,
+                    robots=args.robot or None,
+                    client=client,
+                    as_of=as_of,
+                    progress=progress,
+                )
+            print(f"performance report {report}")
+        else:
+            summary = run_features(
+                raw,
+                out,
+                config,
+                fleet=args.fleet,
+                start=start,
+                end=end,
+                robots=args.robot or None,
+                client=client,
+                as_of=as_of,
+                progress=progress,
+            )
+    return summary
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    """Features for a fleet and date range on a Dask cluster (incremental; see docs/pipeline.md)."""
+    config = _config(args)
+    summary = _run_features(args, config, args.raw, args.out)
+    _print_features_summary(summary)
+    print(
+        f"outputs           {args.out}/features/ (lineage: _lineage/, run manifest: {summary.manifest.key()})"
+    )
+    return 1 if summary.failed else 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    """Show which raw object versions produced a robot-day's features."""
+    config = _config(args)
+    out = Store(args.out, config.store.s3)
+    day = DayKey(args.fleet or config.fleet, args.date, args.robot)
+    lineage = read_lineage(out, day)
+    if lineage is None:
+        raise NothingToDoError(
+            f"no committed features for {day} under {args.out}; run `telemetry features` first"
+        )
+    print(f"features          {args.out}/{features_key(day)}")
+    print(f"computed          {lineage.computed_at} by run {lineage.run_id}")
+    print(f"config hash       {lineage.config_hash}   package {lineage.package_version}")
+    print(f"fingerprint       {lineage.fingerprint}")
+    for key, version, size in lineage.inputs:
+        print(f"input             {key}  version {version}  ({size} bytes)")
     return 0
 
 
@@ -235,6 +388,36 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--robots", type=_positive_int, default=3)
     demo.add_argument("--days", type=_positive_int, default=2)
     demo.set_defaults(func=cmd_demo)
+
+    feat = sub.add_parser(
+        "features", parents=[common], help="features of a fleet and date range on a Dask cluster"
+    )
+    feat.add_argument(
+        "--raw", required=True, metavar="URL", help="raw root (local dir or s3://bucket/prefix)"
+    )
+    feat.add_argument("--out", required=True, metavar="URL", help="output root")
+    feat.add_argument("--start", required=True, type=_date, help="first day YYYY-MM-DD")
+    feat.add_argument("--end", type=_date, help="last day, inclusive (default: --start)")
+    feat.add_argument("--fleet", help="only this fleet (default: every fleet under --raw)")
+    feat.add_argument("--robot", action="append", help="only this robot (repeatable)")
+    feat.add_argument("--as-of", metavar="RUN_ID", help="use exactly the raw versions of a past run")
+    feat.add_argument("--report", metavar="HTML", help="write a Dask performance report")
+    add_cluster_options(feat)
+    feat.set_defaults(func=cmd_features)
+
+    lin = sub.add_parser(
+        "lineage", parents=[common], help="which raw versions produced a robot-day's features"
+    )
+    lin.add_argument("--out", required=True, metavar="URL", help="output root")
+    lin.add_argument("--date", required=True, type=_date, help="day YYYY-MM-DD")
+    lin.add_argument("--robot", required=True, help="robot id")
+    lin.add_argument("--fleet", help="fleet (default: config fleet)")
+    lin.set_defaults(func=cmd_lineage)
+
+    spec = sub.add_parser(
+        "cluster-spec", parents=[common], help="print the DaskCluster of --cluster kubernetes"
+    )
+    spec.set_defaults(func=cmd_cluster_spec)
     return parser
 
 

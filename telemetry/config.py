@@ -37,6 +37,7 @@ __all__ = [
     "ClusterConfig",
     "ExtractConfig",
     "FeaturesConfig",
+    "KubernetesConfig",
     "LabelsConfig",
     "S3Config",
     "Secret",
@@ -299,17 +300,142 @@ class FeaturesConfig:
         return max(self.windows_s) * 1000
 
 
+_K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label
+_K8S_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_K8S_QUANTITY_RE = re.compile(r"^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_DASK_BYTES_RE = re.compile(r"^(auto|\d+(\.\d+)?(e\d+)?\s*([kmgtp]i?b?|b)?)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KubernetesConfig:
+    """The `DaskCluster` resource of kind=kubernetes (dask-kubernetes operator); print it with
+    `telemetry cluster-spec`. CPUs are cores; memory sizes are Kubernetes quantities (`4Gi`, not `4GiB`)."""
+
+    name: str = _f("telemetry", "DaskCluster name (RFC 1123 label, <= 53 characters)")
+    namespace: str | None = _f(None, "namespace; null: the current kubeconfig context's (or the pod's)")
+    image: str | None = _f(
+        None, "image with telemetry installed, for scheduler and workers; null: telemetry:<package version>"
+    )
+    image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = _f("IfNotPresent", "imagePullPolicy")
+    worker_cpu_request: float = _f(1.0, "CPU cores requested by a worker pod (0.5 = 500m)")
+    worker_cpu_limit: float | None = _f(None, "CPU cores limit of a worker pod; null: none (no throttling)")
+    worker_memory_request: str = _f("4Gi", "memory request of a worker pod")
+    worker_memory_limit: str | None = _f(
+        "4Gi", "memory limit of a worker pod; `cluster.memory_limit: auto` makes Dask use it"
+    )
+    scheduler_cpu_request: float = _f(0.5, "CPU cores requested by the scheduler pod")
+    scheduler_cpu_limit: float | None = _f(None, "CPU cores limit of the scheduler pod; null: none")
+    scheduler_memory_request: str = _f("1Gi", "memory request of the scheduler pod")
+    scheduler_memory_limit: str | None = _f("2Gi", "memory limit of the scheduler pod")
+    env_from_secret: str | None = _f(
+        None,
+        "name of an existing Secret whose keys become worker env vars (e.g. AWS_ACCESS_KEY_ID); "
+        "secrets are never written into the spec",
+    )
+    service_account: str | None = _f(
+        None, "serviceAccountName of the pods (e.g. bound to a cloud IAM role); null: the namespace default"
+    )
+    run_as_user: int = _f(1000, "non-root UID the containers run as (runAsNonRoot is always on)")
+    adaptive_minimum: int | None = _f(None, "adaptive scaling: fewest workers (set with adaptive_maximum)")
+    adaptive_maximum: int | None = _f(None, "adaptive scaling: most workers; null: fixed `cluster.workers`")
+
+    def __post_init__(self) -> None:
+        where = "cluster.kubernetes"
+        if len(self.name) > 53 or not _K8S_NAME_RE.match(self.name):
+            raise ConfigError(
+                f"{where}.name must be a lowercase RFC 1123 label of at most 53 characters "
+                f"([a-z0-9-], alphanumeric at both ends) (got {self.name!r})"
+            )
+        if self.namespace is not None and (
+            len(self.namespace) > 63 or not _K8S_NAME_RE.match(self.namespace)
+        ):
+            raise ConfigError(
+                f"{where}.namespace must be a lowercase RFC 1123 label (got {self.namespace!r})"
+            )
+        for key in ("env_from_secret", "service_account"):
+            value = getattr(self, key)
+            if value is not None and (len(value) > 253 or not _K8S_SUBDOMAIN_RE.match(value)):
+                raise ConfigError(
+                    f"{where}.{key} must name a Kubernetes object (lowercase RFC 1123 subdomain) "
+                    f"(got {value!r})"
+                )
+        for key in ("worker_cpu_request", "worker_cpu_limit", "scheduler_cpu_request", "scheduler_cpu_limit"):
+            cores = getattr(self, key)
+            if cores is not None and not 0.001 <= cores <= 1024:
+                raise ConfigError(f"{where}.{key} must be CPU cores in [0.001, 1024] (got {cores})")
+        for key in (
+            "worker_memory_request",
+            "worker_memory_limit",
+            "scheduler_memory_request",
+            "scheduler_memory_limit",
+        ):
+            value = getattr(self, key)
+            if value is not None and not _K8S_QUANTITY_RE.match(value):
+                raise ConfigError(
+                    f"{where}.{key} must be a Kubernetes quantity like '512Mi' or '4Gi' (got {value!r}); "
+                    "Kubernetes writes Gi, not GiB"
+                )
+        if self.run_as_user <= 0:
+            raise ConfigError(f"{where}.run_as_user must be a non-root UID > 0 (got {self.run_as_user})")
+        if (self.adaptive_minimum is None) != (self.adaptive_maximum is None):
+            raise ConfigError(f"{where}: set both adaptive_minimum and adaptive_maximum, or neither")
+        low, high = self.adaptive_minimum, self.adaptive_maximum
+        if low is not None and high is not None and not (0 <= low <= high and high >= 1):
+            raise ConfigError(
+                f"{where}: expected 0 <= adaptive_minimum <= adaptive_maximum, adaptive_maximum >= 1 "
+                f"(got {low} and {high})"
+            )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterConfig:
-    """Which Dask cluster runs the pipeline."""
+    """Which Dask cluster runs the pipeline (see `telemetry.cluster.connect`)."""
 
     kind: Literal["local", "address", "kubernetes"] = _f(
-        "local", "local, address (see `address`) or kubernetes"
+        "local",
+        "local: a LocalCluster of worker processes on this machine; address: an existing scheduler "
+        "(`address`); kubernetes: a DaskCluster through the dask-kubernetes operator",
     )
     address: str | None = _f(None, "scheduler address for kind=address, e.g. tcp://10.0.0.5:8786")
-    workers: int | None = _f(None, "number of workers; null sizes a LocalCluster to the machine")
+    workers: int | None = _f(
+        None,
+        "worker processes (local) or worker pods (kubernetes); null: CPU count / threads_per_worker "
+        "locally, 2 pods on Kubernetes",
+    )
     threads_per_worker: int = _f(1, "threads per worker process (stages are GIL-bound: keep 1)")
-    memory_limit: str = _f("4GiB", "memory limit per worker")
+    memory_limit: str = _f(
+        "auto",
+        "Dask memory limit per worker (e.g. 4GiB); auto: the machine's memory split evenly over local "
+        "workers, or the pod's memory limit on Kubernetes",
+    )
+    dashboard_address: str = _f(
+        "127.0.0.1:0",
+        "kind=local: where the scheduler's dashboard listens; default loopback on a free port (the URL is "
+        "printed), e.g. 127.0.0.1:8787; `:8787` listens on every interface",
+    )
+    connect_timeout_s: float = _f(10.0, "seconds to wait for the scheduler of kind=address")
+    kubernetes: KubernetesConfig = _f(KubernetesConfig(), "kind=kubernetes settings")
+
+    def __post_init__(self) -> None:
+        if self.kind == "address" and not self.address:
+            raise ConfigError(
+                "cluster.address is required for cluster.kind=address "
+                "(e.g. --scheduler tcp://10.0.0.5:8786 or --set cluster.address=tcp://10.0.0.5:8786)"
+            )
+        if self.address is not None and (not self.address.strip() or any(c.isspace() for c in self.address)):
+            raise ConfigError(f"cluster.address must be like tcp://host:8786 (got {self.address!r})")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"cluster.workers must be >= 1 or null (got {self.workers})")
+        if self.threads_per_worker < 1:
+            raise ConfigError(f"cluster.threads_per_worker must be >= 1 (got {self.threads_per_worker})")
+        if not _DASK_BYTES_RE.match(self.memory_limit.strip()):
+            raise ConfigError(
+                f"cluster.memory_limit must be 'auto' or a size like '4GiB' (got {self.memory_limit!r})"
+            )
+        if not self.dashboard_address.strip():
+            raise ConfigError("cluster.dashboard_address must be host:port, e.g. 127.0.0.1:8787 (got '')")
+        if self.connect_timeout_s <= 0:
+            raise ConfigError(f"cluster.connect_timeout_s must be > 0 (got {self.connect_timeout_s})")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -624,7 +750,8 @@ def _reference_rows(cls: type[Any], prefix: str) -> Iterator[tuple[str, str, str
             yield key, "mapping name -> signal spec", "see below", f.metadata["doc"]
             yield from _reference_rows(SignalSpec, f"{key}.<name>.")
         else:
-            default = "" if f.name == "name" else json.dumps(config_to_dict(f.default))
+            is_mapping_key = cls is SignalSpec and f.name == "name"  # the signal's name is its registry key
+            default = "" if is_mapping_key else json.dumps(config_to_dict(f.default))
             yield key, _type_name(tp), default, f.metadata["doc"]
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "QuarantineRecord",
     "extract_day_zip",
     "signal_table_schema",
+    "sorted_unique",
 ]
 
 QUARANTINE_REASONS = (
@@ -637,7 +638,7 @@ def _finish(
         parts = [t for pieces in chunk_pieces for t in pieces.get(spec.name, [])]
         schema = signal_table_schema(spec)
         table = pa.concat_tables(parts) if parts else schema.remove(0).empty_table()
-        table, removed, conflicting = _sorted_unique(table)
+        table, removed, conflicting = sorted_unique(table)
         robot = pa.repeat(pa.scalar(day.robot_id, pa.string()), table.num_rows)
         tables[spec.name] = table.add_column(0, schema.field(0), robot)
         report.samples[spec.name] = table.num_rows
@@ -649,7 +650,7 @@ def _finish(
     return Extraction(day, key, version, tables, quarantine, report)
 
 
-def _sorted_unique(table: pa.Table) -> tuple[pa.Table, int, int]:
+def sorted_unique(table: pa.Table) -> tuple[pa.Table, int, int]:
     """Sort by ts then the field values; drop exact duplicate rows; count same-ts rows that differ."""
     if table.num_rows == 0:
         return table, 0, 0

@@ -1,14 +1,25 @@
-"""Wiring of stages to stores (and, for fleet runs, to a Dask cluster).
+"""Wiring of the stages to stores and to a Dask cluster.
 
-This module is an edge: it reads pinned raw objects from a :class:`~telemetry.store.Store`, calls the
-pure stage functions, and commits outputs atomically. Output layout under the output root::
+This module is an edge: it reads pinned raw objects from a :class:`~telemetry.store.Store`, calls the pure
+stage functions and commits outputs atomically. Two kinds of task run per robot and UTC day:
 
-    signals/<signal>/fleet=<f>/date=<d>/<robot>.parquet    extracted samples (one table per signal)
-    quarantine/fleet=<f>/date=<d>/<robot>.parquet          quarantine records (only when there are any)
-    _extract/fleet=<f>/date=<d>/<robot>.json               extraction report + the raw (key, version) read
+``extract-<robot>-<date>``
+    one day zip (a pinned ``(key, version)``) -> ``signals/<signal>/fleet=<f>/date=<d>/<robot>.parquet``,
+    ``quarantine/...`` and ``_extract/...json`` (written last: the report names the version extracted).
+    Skipped when the report already names the same version.
+``features-<robot>-<date>``
+    the extracted tables of the day and of its neighbours, cut to the halo
+    ``[day start - before, day end + after)`` -> align -> labels -> features ->
+    ``features/fleet=<f>/date=<d>/<robot>.parquet`` then ``_lineage/...json``. Skipped when the committed
+    lineage equals the lineage it would have.
 
-Each file is written with one atomic put; the report is written last, so its presence means the
-robot-day's extraction is complete.
+``before`` = longest window + max(longest join tolerance, cooldown); ``after`` = max(label horizon, lead).
+Envelopes are filed by the UTC day of ``sent_at`` and samples may lie ``extract.ts_slack_s`` outside it,
+so a day's samples (and halos shorter than a day minus the slack) live in the zips of the day and its two
+neighbours: results are the same whatever the partitioning.
+
+Data moves between tasks through the output store (Parquet), not through the scheduler, so a task holds at
+most one robot-day plus halos in memory, and the store works the same on a laptop and on Kubernetes.
 """
 
 from __future__ import annotations
@@ -16,20 +27,40 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from telemetry._version import __version__
+from telemetry.align import align
 from telemetry.config import TelemetryConfig
-from telemetry.contract import DayKey
-from telemetry.errors import NothingToDoError
-from telemetry.extract import ExtractReport, extract_day_zip
+from telemetry.contract import DAY_MS, DayKey, day_bounds_ms
+from telemetry.errors import NothingToDoError, TelemetryError
+from telemetry.extract import ExtractReport, extract_day_zip, signal_table_schema, sorted_unique
+from telemetry.features import build_features, feature_table_schema
+from telemetry.labels import ExampleSet, make_examples
+from telemetry.lineage import PartitionLineage, RunManifest, features_key, lineage_key, read_lineage
 from telemetry.store import RawObject, Store
 
-__all__ = ["ExtractSummary", "extract_robot_day", "parquet_bytes", "run_extract"]
+__all__ = [
+    "ExtractSummary",
+    "FeaturesSummary",
+    "PartitionReport",
+    "compute_partition",
+    "extract_robot_day",
+    "halo_ms",
+    "parquet_bytes",
+    "plan_partitions",
+    "robot_features",
+    "run_extract",
+    "run_features",
+]
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -43,21 +74,46 @@ def _partition(day: DayKey) -> str:
     return f"fleet={day.fleet}/date={day.date.isoformat()}/{day.robot_id}"
 
 
+# ------------------------------------------------------------------------------------------ extract
+
+
+def _extract_report_key(day: DayKey) -> str:
+    return f"_extract/{_partition(day)}.json"
+
+
+def extracted_version(out: Store, day: DayKey) -> str | None:
+    """The raw version whose extraction is committed for a robot-day, if any."""
+    key = _extract_report_key(day)
+    if not out.exists(key):
+        return None
+    return str(json.loads(out.read_bytes(key))["raw"]["version"])
+
+
 def extract_robot_day(raw: Store, out: Store, obj: RawObject, config: TelemetryConfig) -> ExtractReport:
-    """Extract one pinned day zip and commit its tables, quarantine records and report."""
+    """Extract one pinned day zip and commit its tables, quarantine records and report (report last)."""
     extraction = extract_day_zip(raw.read(obj), day=obj.day, version=obj.version, config=config, key=obj.key)
     part = _partition(obj.day)
     for signal, table in extraction.tables.items():
         out.write_bytes(f"signals/{signal}/{part}.parquet", parquet_bytes(table))
     if extraction.quarantine:
         out.write_bytes(f"quarantine/{part}.parquet", parquet_bytes(extraction.quarantine_table()))
+    elif out.exists(f"quarantine/{part}.parquet"):
+        out.delete(f"quarantine/{part}.parquet")  # a newer version without bad members
     report = {
         "raw": {"key": obj.key, "version": obj.version, "size": obj.size},
         "package_version": __version__,
         "report": extraction.report.to_dict(),
     }
-    out.write_bytes(f"_extract/{part}.json", json.dumps(report, indent=1, sort_keys=True).encode())
+    out.write_bytes(_extract_report_key(obj.day), json.dumps(report, indent=1, sort_keys=True).encode())
     return extraction.report
+
+
+def _extract_if_needed(raw: Store, out: Store, obj: RawObject, config: TelemetryConfig) -> dict[str, Any]:
+    """Task body: extract unless the committed extraction is of this very version."""
+    if extracted_version(out, obj.day) == obj.version:
+        report = json.loads(out.read_bytes(_extract_report_key(obj.day)))["report"]
+        return {"key": obj.key, "computed": False, "report": report}
+    return {"key": obj.key, "computed": True, "report": extract_robot_day(raw, out, obj, config).to_dict()}
 
 
 @dataclass(slots=True)
@@ -93,3 +149,369 @@ def run_extract(
         if progress is not None:
             progress(obj, report)
     return ExtractSummary(objects, total)
+
+
+# ------------------------------------------------------------------------------------------ features
+
+
+def halo_ms(config: TelemetryConfig) -> tuple[int, int]:
+    """``(before, after)``: how far outside a span samples must be read (epoch ms)."""
+    tolerance = max((s.tolerance_ms for s in config.sampled_signals), default=0)
+    labels = config.labels
+    before = config.features.longest_window_ms + max(tolerance, round(labels.cooldown_s * 1000))
+    after = max(round(labels.horizon_s * 1000), round(labels.lead_s * 1000))  # positives need t_f = c + lead
+    return before, after
+
+
+@dataclass(slots=True)
+class RobotFeatures:
+    """Features of one robot over one span, with the accounting behind them."""
+
+    table: pa.Table
+    examples: ExampleSet
+    match_rates: dict[str, float]
+    seconds: dict[str, float]
+
+
+def robot_features(
+    tables: Mapping[str, pa.Table | pd.DataFrame],
+    config: TelemetryConfig,
+    *,
+    robot_id: str,
+    start: int,
+    end: int,
+) -> RobotFeatures:
+    """align -> labels -> features for the examples with cutoff in ``[start, end)`` (epoch ms).
+
+    ``tables`` must hold the robot's samples over ``[start - before, end + after)`` (see :func:`halo_ms`);
+    samples outside do not change the result. The work is done in UTC-day chunks (the same chunks a
+    per-day partition computes), so results are bit-identical for any partitioning into whole days.
+    """
+    seconds = {"align": 0.0, "labels": 0.0, "features": 0.0}
+    pieces: list[pa.Table] = []
+    example_sets: list[ExampleSet] = []
+    rates: list[dict[str, float]] = []
+    events = tables.get(config.events_signal.name) if config.events_signal is not None else None
+    schema = feature_table_schema(config)
+    chunk_start = start
+    while chunk_start < end:
+        chunk_end = min(end, (chunk_start // DAY_MS + 1) * DAY_MS)
+        clock = time.perf_counter()
+        aligned = align(
+            tables,
+            config,
+            robot_id=robot_id,
+            start=chunk_start - config.features.longest_window_ms,
+            end=chunk_end,
+        )
+        seconds["align"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        examples = make_examples(tables, config, robot_id=robot_id, start=chunk_start, end=chunk_end)
+        seconds["labels"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        frame = build_features(aligned, events, examples.examples, config)
+        pieces.append(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+        seconds["features"] += time.perf_counter() - clock
+        example_sets.append(examples)
+        rates.append(aligned.match_rates())
+        chunk_start = chunk_end
+    table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+    merged = _merge_example_sets(example_sets)
+    match_rates = {k: sum(r[k] for r in rates) / len(rates) for k in rates[0]} if rates else {}
+    return RobotFeatures(table, merged, match_rates, seconds)
+
+
+def _merge_example_sets(sets: Sequence[ExampleSet]) -> ExampleSet:
+    if len(sets) == 1:
+        return sets[0]
+    excluded: Counter[str] = Counter()
+    for item in sets:
+        excluded.update(item.excluded)
+    frames = [item.examples for item in sets]
+    return ExampleSet(
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+        sum(item.candidates for item in sets),
+        dict(excluded),
+        sum(item.subsampled for item in sets),
+    )
+
+
+def _read_tables(
+    out: Store, inputs: Sequence[RawObject], config: TelemetryConfig, lo: int, hi: int
+) -> dict[str, pa.Table]:
+    """The extracted samples of ``inputs`` with ``lo <= ts < hi``, merged and deduplicated per signal."""
+    tables: dict[str, pa.Table] = {}
+    for spec in config.signals:
+        parts = []
+        for obj in inputs:
+            key = f"signals/{spec.name}/{_partition(obj.day)}.parquet"
+            table = pq.read_table(
+                io.BytesIO(out.read_bytes(key)), filters=[("ts", ">=", lo), ("ts", "<", hi)]
+            )
+            parts.append(table.cast(signal_table_schema(spec)))
+        merged = pa.concat_tables(parts) if parts else signal_table_schema(spec).empty_table()
+        tables[spec.name] = sorted_unique(merged)[0]
+    return tables
+
+
+@dataclass(slots=True)
+class PartitionReport:
+    """What one features task did."""
+
+    day: str
+    computed: bool
+    examples: int = 0
+    positives: int = 0
+    candidates: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    subsampled: int = 0
+    match_rates: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def compute_partition(
+    raw_inputs: Sequence[RawObject],
+    out: Store,
+    day: DayKey,
+    config: TelemetryConfig,
+    run_id: str,
+    force: bool = False,
+) -> PartitionReport:
+    """Task body: the features of one robot-day, unless its committed lineage is already current.
+
+    ``raw_inputs`` are the pinned day zips of the day and its existing neighbours; their extraction must be
+    committed (the extract tasks run first).
+    """
+    lineage = PartitionLineage.of(day, raw_inputs, config, run_id)
+    committed = read_lineage(out, day)
+    if (
+        not force
+        and committed is not None
+        and committed.fingerprint == lineage.fingerprint
+        and out.exists(features_key(day))
+    ):
+        return PartitionReport(str(day), computed=False)
+    for obj in raw_inputs:
+        got = extracted_version(out, obj.day)
+        if got != obj.version:
+            raise TelemetryError(
+                f"extraction of {obj.key} is at version {got}, expected {obj.version}; re-run"
+            )
+    start, end = day_bounds_ms(day.date)
+    before, after = halo_ms(config)
+    tables = _read_tables(out, raw_inputs, config, start - before, end + after)
+    result = robot_features(tables, config, robot_id=day.robot_id, start=start, end=end)
+    out.write_bytes(features_key(day), parquet_bytes(result.table))
+    out.write_bytes(lineage_key(day), lineage.to_json())  # last: marks the partition committed
+    ex = result.examples
+    labels = ex.examples["label"].to_numpy()
+    return PartitionReport(
+        str(day),
+        True,
+        len(ex.examples),
+        int(labels.sum()),
+        ex.candidates,
+        dict(ex.excluded),
+        ex.subsampled,
+        result.match_rates,
+        result.seconds,
+    )
+
+
+def plan_partitions(
+    objects: Sequence[RawObject], start: dt.date, end: dt.date
+) -> dict[DayKey, list[RawObject]]:
+    """Per robot-day in ``[start, end]`` with a day zip: the zips it reads (its own and its neighbours')."""
+    by_day = {obj.day: obj for obj in objects}
+    plan: dict[DayKey, list[RawObject]] = {}
+    for day in sorted(by_day):
+        if start <= day.date <= end:
+            near = [DayKey(day.fleet, day.date + dt.timedelta(days=d), day.robot_id) for d in (-1, 0, 1)]
+            plan[day] = [by_day[k] for k in near if k in by_day]
+    return plan
+
+
+@dataclass(slots=True)
+class FeaturesSummary:
+    """What `run_features` did."""
+
+    manifest: RunManifest
+    extract: ExtractReport
+    partitions: list[PartitionReport]
+    failed: dict[str, str]
+    seconds: float
+
+    @property
+    def computed(self) -> list[str]:
+        """Robot-days whose features were (re)computed."""
+        return [p.day for p in self.partitions if p.computed]
+
+    @property
+    def skipped(self) -> list[str]:
+        """Robot-days whose committed features were already current."""
+        return [p.day for p in self.partitions if not p.computed]
+
+    def excluded(self) -> dict[str, int]:
+        """Excluded candidate cutoffs per reason, over the computed partitions."""
+        total: Counter[str] = Counter()
+        for p in self.partitions:
+            total.update(p.excluded)
+        return dict(total)
+
+
+def run_features(
+    raw: Store,
+    out: Store,
+    config: TelemetryConfig,
+    *,
+    fleet: str | None,
+    start: dt.date,
+    end: dt.date,
+    robots: Iterable[str] | None = None,
+    client: Any = None,
+    as_of: RunManifest | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> FeaturesSummary:
+    """Features for every robot-day of a fleet in ``[start, end]`` (inclusive), incrementally.
+
+    Args:
+        raw: the raw store; out: the output store.
+        config: the effective configuration.
+        fleet, start, end, robots: what to compute.
+        client: a ``distributed.Client``; None runs every task in this process, one after another.
+        as_of: a past run whose exact input versions are used instead of listing the store.
+        progress: called with ``(tasks done, tasks total)`` as tasks finish.
+
+    Raises:
+        NothingToDoError: no day zip matches.
+    """
+    clock = time.perf_counter()
+    run_id = RunManifest.new_run_id()
+    lo, hi = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+    wanted = set(robots) if robots is not None else None
+    if as_of is not None:
+        objects = [
+            o
+            for o in as_of.pinned_inputs()
+            if lo <= o.day.date <= hi and (wanted is None or o.day.robot_id in wanted)
+        ]
+        objects = [o for o in objects if fleet is None or o.day.fleet == fleet]
+    else:
+        objects = raw.list_day_zips(fleet, lo, hi, wanted)
+    plan = plan_partitions(objects, start, end)
+    if not plan:
+        raise NothingToDoError(
+            f"no day zips under {raw.url} for fleet={fleet or '*'} dates {start}..{end}; "
+            "check --raw, --fleet and the dates"
+        )
+    needed = sorted({obj for inputs in plan.values() for obj in inputs}, key=lambda o: o.key)
+    manifest = RunManifest(
+        run_id,
+        fleet,
+        start.isoformat(),
+        end.isoformat(),
+        PartitionLineage.of(next(iter(plan)), [], config).config_hash,
+        __version__,
+        [{"key": o.key, "version": o.version, "size": o.size} for o in needed],
+        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    extract_results: list[dict[str, Any]] = []
+    partitions: list[PartitionReport] = []
+    failed: dict[str, str] = {}
+    total = len(needed) + len(plan)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    if client is None:
+        for obj in needed:
+            extract_results.append(_extract_if_needed(raw, out, obj, config))
+            tick()
+        for day, inputs in plan.items():
+            try:
+                partitions.append(compute_partition(inputs, out, day, config, run_id))
+            except TelemetryError as exc:
+                failed[str(day)] = str(exc)
+            tick()
+    else:
+        from distributed import as_completed  # edge: only the pipeline touches Dask
+
+        extract_futures = {
+            obj.day: client.submit(
+                _extract_if_needed,
+                raw,
+                out,
+                obj,
+                config,
+                key=f"extract-{obj.day.robot_id}-{obj.day.date}-{run_id}",
+                retries=2,
+                pure=False,
+            )
+            for obj in needed
+        }
+        feature_futures = {
+            client.submit(
+                _after,
+                compute_partition,
+                [extract_futures[o.day] for o in inputs],
+                inputs,
+                out,
+                day,
+                config,
+                run_id,
+                key=f"features-{day.robot_id}-{day.date}-{run_id}",
+                retries=2,
+                pure=False,
+            ): day
+            for day, inputs in plan.items()
+        }
+        extract_keys = {f.key for f in extract_futures.values()}
+        for future in as_completed([*extract_futures.values(), *feature_futures]):  # type: ignore[no-untyped-call]
+            try:
+                result = future.result()
+            except Exception as exc:  # a task that failed after its retries: report it, keep the others
+                name = str(feature_futures.get(future, future.key))
+                failed[name] = f"{type(exc).__name__}: {exc}"
+            else:
+                if future.key in extract_keys:
+                    extract_results.append(result)
+                else:
+                    partitions.append(result)
+            tick()
+    extract_total = ExtractReport()
+    for item in extract_results:
+        extract_total = extract_total.merge(_report_from_dict(item["report"]))
+    summary = FeaturesSummary(manifest, extract_total, sorted(partitions, key=lambda p: p.day), failed, 0.0)
+    summary.seconds = time.perf_counter() - clock
+    manifest.computed, manifest.skipped, manifest.failed = summary.computed, summary.skipped, failed
+    manifest.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    manifest.summary = {
+        "partitions": len(plan),
+        "computed": len(summary.computed),
+        "skipped": len(summary.skipped),
+        "failed": len(failed),
+        "documents": extract_total.documents,
+        "quarantined": extract_total.quarantined,
+        "examples": sum(p.examples for p in partitions),
+        "positives": sum(p.positives for p in partitions),
+        "excluded": summary.excluded(),
+        "seconds": round(summary.seconds, 3),
+    }
+    out.write_bytes(manifest.key(), manifest.to_json())
+    return summary
+
+
+def _after(fn: Callable[..., PartitionReport], _dependencies: list[Any], *args: Any) -> PartitionReport:
+    """Run ``fn(*args)`` once the dependencies (extract results, passed by Dask) are done."""
+    return fn(*args)
+
+
+def _report_from_dict(data: Mapping[str, Any]) -> ExtractReport:
+    report = ExtractReport()
+    for name, value in data.items():
+        setattr(report, name, value)
+    return report

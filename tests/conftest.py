@@ -19,6 +19,15 @@ S3:
     Known quirk: moto's server (werkzeug) sends two ``Server`` headers. aiohttp accepts that normally but
     rejects it when Python runs in development mode (``python -X dev`` / ``PYTHONDEVMODE=1``), so run the
     S3 tests without development mode.
+
+Dask:
+    * ``dask_cluster_address``: a real ``dask scheduler`` and two ``dask worker`` subprocesses
+      (``--nthreads 1 --memory-limit 2GiB``, no nanny, no dashboards) on ``127.0.0.1:<free port>``
+      (their HTTP servers, which run anyway, listen on loopback too), ready
+      (both workers registered) when the fixture returns. ``.address`` is the scheduler address;
+      ``kill_worker(i)`` SIGKILLs worker ``i`` (named ``worker-<i>``) and ``restart_worker(i)`` starts it
+      again and waits until it is registered. A test that kills a worker restarts it before it ends
+      (``ensure_workers()`` brings every worker back), since the fixture is shared by the session.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -266,3 +275,197 @@ def s3_config(s3_server: MotoServer) -> S3Config:
         key=Secret(FAKE_ACCESS_KEY_ID),
         secret=Secret(FAKE_SECRET_ACCESS_KEY),
     )
+
+
+# ------------------------------------------------------------------------------- Dask processes
+
+
+def _service_env() -> dict[str, str]:
+    """The test session's (offline) environment without the test process' debugging aids."""
+    drop = {"PYTHONTRACEMALLOC", "PYTHONDEVMODE", "PYTHONASYNCIODEBUG", "PYTHONWARNINGS"}
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+class DaskProcesses:
+    """``dask scheduler`` + ``dask worker`` subprocesses on 127.0.0.1 (workers without nanny: the
+    subprocess *is* the worker, so SIGKILL kills exactly one worker and nothing restarts it)."""
+
+    host = "127.0.0.1"
+    n_workers = 2
+    timeout = 60.0
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port = port
+        self.workdir = workdir
+        self._scheduler: subprocess.Popen[bytes] | None = None
+        self._workers: list[subprocess.Popen[bytes] | None] = [None] * self.n_workers
+        self._logs: dict[str, IO[bytes]] = {}
+
+    @property
+    def address(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    @staticmethod
+    def worker_name(i: int) -> str:
+        return f"worker-{i}"
+
+    # -- processes
+
+    def _spawn(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
+        self._close_log(name)
+        log = self._logs[name] = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in _reap
+        return subprocess.Popen(
+            [sys.executable, "-m", "dask", *args],  # = `dask scheduler` / `dask worker` of this venv
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_service_env(),
+        )
+
+    def _close_log(self, name: str) -> None:
+        log = self._logs.pop(name, None)
+        if log is not None:
+            log.close()
+
+    def _reap(self, name: str, proc: subprocess.Popen[bytes] | None, *, kill: bool) -> None:
+        if proc is not None and proc.poll() is None:
+            if kill:
+                proc.kill()
+            else:
+                proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+        self._close_log(name)
+
+    def _log_tail(self, name: str) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def _start_worker(self, i: int) -> None:
+        name = self.worker_name(i)
+        local_dir = self.workdir / name
+        local_dir.mkdir(exist_ok=True)
+        self._workers[i] = self._spawn(
+            name,
+            [
+                "worker",
+                self.address,
+                "--name",
+                name,
+                "--nthreads",
+                "1",
+                "--memory-limit",
+                "2GiB",
+                "--host",
+                self.host,
+                "--no-nanny",
+                "--no-dashboard",
+                "--dashboard-address",
+                f"{self.host}:0",
+                "--local-directory",
+                str(local_dir),
+                "--death-timeout",
+                "60",  # a worker orphaned by a killed test session exits on its own
+            ],
+        )
+
+    def start(self) -> None:
+        """Start the scheduler and every worker; return when all workers are registered."""
+        self._scheduler = self._spawn(
+            "scheduler",
+            # the HTTP server (health, metrics) runs even with --no-dashboard: keep it on loopback too
+            [
+                "scheduler",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--no-dashboard",
+                "--dashboard-address",
+                f"{self.host}:0",
+            ],
+        )
+        deadline = time.monotonic() + self.timeout
+        while not self._scheduler_listens():
+            if self._scheduler.poll() is not None or time.monotonic() > deadline:
+                log_tail = self._log_tail("scheduler")
+                self.stop()
+                raise RuntimeError(f"dask scheduler did not start on {self.address}:\n{log_tail}")
+            time.sleep(0.05)
+        for i in range(self.n_workers):
+            self._start_worker(i)
+        self.wait_for(lambda names: len(names) == self.n_workers, f"{self.n_workers} workers")
+
+    def _scheduler_listens(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            return sock.connect_ex((self.host, self.port)) == 0
+
+    def stop(self) -> None:
+        """Stop workers (gracefully, then by force) and the scheduler; no process is left behind."""
+        for i, proc in enumerate(self._workers):
+            self._reap(self.worker_name(i), proc, kill=False)
+            self._workers[i] = None
+        self._reap("scheduler", self._scheduler, kill=False)
+        self._scheduler = None
+
+    # -- fault injection
+
+    def worker_alive(self, i: int) -> bool:
+        proc = self._workers[i]
+        return proc is not None and proc.poll() is None
+
+    def kill_worker(self, i: int) -> None:
+        """SIGKILL worker ``i`` (no graceful shutdown: its tasks and data are lost)."""
+        self._reap(self.worker_name(i), self._workers[i], kill=True)
+        self._workers[i] = None
+
+    def restart_worker(self, i: int) -> None:
+        """Start worker ``i`` again (killing it first if it runs) and wait until it is registered."""
+        name = self.worker_name(i)
+        self.kill_worker(i)
+        self.wait_for(lambda names: name not in names, f"the scheduler to drop {name}")
+        self._start_worker(i)
+        self.wait_for(lambda names: name in names, f"{name} to register")
+
+    def ensure_workers(self) -> None:
+        """Restart every worker that is not running."""
+        for i in range(self.n_workers):
+            if not self.worker_alive(i):
+                self.restart_worker(i)
+
+    def wait_for(self, condition: Any, what: str) -> None:
+        """Poll the names of the workers the scheduler has registered until ``condition(names)`` holds."""
+        from distributed import Client
+
+        deadline = time.monotonic() + self.timeout
+        procs = {"scheduler": self._scheduler} | {self.worker_name(i): p for i, p in enumerate(self._workers)}
+        with Client(self.address, timeout=self.timeout, set_as_default=False) as client:
+            while True:
+                for name, proc in procs.items():
+                    if proc is not None and proc.poll() is not None:
+                        raise RuntimeError(f"dask {name} exited ({proc.returncode}):\n{self._log_tail(name)}")
+                info = client.scheduler_info(n_workers=-1)
+                names = {str(w.get("name")) for w in info["workers"].values()}
+                if condition(names):
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"timed out waiting for {what} on {self.address} (registered: {names})"
+                    )
+                time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster_address(
+    tmp_path_factory: pytest.TempPathFactory, offline_aws_env: None
+) -> Iterator[DaskProcesses]:
+    """A real Dask scheduler with two workers on 127.0.0.1 (see :class:`DaskProcesses`)."""
+    cluster = DaskProcesses(_free_port(), tmp_path_factory.mktemp("dask"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
