@@ -130,7 +130,10 @@ def build_features(
     for spec in config.sampled_signals:
         signal = aligned.signals[spec.name]
         windows = {w: _Window(aligned.ticks, signal, cutoffs, lo, hi) for w, (lo, hi) in ranges.items()}
-        longest_core = max(int((win.e - win.lo).max(initial=0)) for win in windows.values())
+        if aligned.step_ms is not None:  # grid: the longest window in ticks follows from the configuration
+            longest_core = -(-config.features.longest_window_ms // aligned.step_ms) + 2
+        else:  # anchor clock: from the data (only matters for windows longer than 4,096 ticks)
+            longest_core = max(int((win.e - win.lo).max(initial=0)) for win in windows.values())
         for field in spec.numeric:
             prepared = _NumericTicks(aligned.ticks, signal, signal.values[field], longest_core)
             for w, win in windows.items():
@@ -243,12 +246,13 @@ class _NumericTicks:
         self.ticks, self.signal, self.sample_values = ticks, signal, sample_values
         self.x = signal.matched_values(sample_values)
         n_ticks = len(ticks)
-        self.length = max(1024, 1 << int(np.ceil(np.log2(longest_core + 1))))
+        self.length = max(4096, 1 << int(np.ceil(np.log2(longest_core + 1))))
         valid = ~np.isnan(self.x)
-        # values are centred on their segment's median: sums of squares stay well conditioned, an outlier
-        # only affects its own segment, and the reference depends only on the span's ticks (never on how
-        # much halo data was passed), so results stay bit-identical whatever the partitioning
-        self.seg_ref = _segment_medians(self.x, self.length)
+        # values are centred on their segment's first value: sums of squares stay well conditioned, the
+        # reference precedes every window core that uses it (no information from after a cutoff, not even
+        # in rounding), and it depends only on the span's ticks, never on how much halo data was passed, so
+        # results stay bit-identical whatever the partitioning; outliers are handled by the exact fallback
+        self.seg_ref = _segment_first_values(self.x, self.length)
         ref = np.repeat(self.seg_ref, self.length)[:n_ticks]
         seg_first = (np.arange(n_ticks) // self.length) * self.length
         tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
@@ -261,24 +265,28 @@ class _NumericTicks:
         self.maxs = _sparse_table(self.x, longest_core, np.fmax)
         self.last_valid = _last_valid_index(valid)
 
-    def _core_sums(self, window: _Window) -> tuple[dict[str, F64], F64]:
-        """Sums over each window's core ticks, values relative to ``ref`` and times to the cutoff (s).
+    def _core_sums(self, window: _Window, edge_ref: F64) -> tuple[dict[str, F64], F64]:
+        """Sums over each window's core ticks, values relative to a window reference, times to the cutoff.
 
-        Returns the sums and ``ref`` (the median of the segment holding the core's first tick).
+        The reference is the first value of the segment holding the core's first value (it precedes that
+        value), else ``edge_ref`` (a value of the window's edge): never a value from after the cutoff.
+        Returns the sums and the reference.
         """
         if len(self.ticks) == 0:
             zeros = np.zeros(len(window.cutoffs))
-            return {k: zeros.copy() for k in (*self._SUMS, "sxx_magnitude")}, zeros.copy()
+            return {k: zeros.copy() for k in (*self._SUMS, "sxx_magnitude")}, edge_ref.copy()
         plan = window.segment_plan(self.length)
         a, last, end_a, same = plan["a"], plan["last"], plan["end_a"], plan["same"]
         delta_a, delta_b = plan["delta_a"], plan["delta_b"]
-        ref_a = self.seg_ref[a // self.length]
-        shift = np.where(same, 0.0, self.seg_ref[last // self.length] - ref_a)  # part b: ref_b -> ref_a
         pa_ = {k: self.prefix[k][end_a] - self.prefix[k][a] + self.per_tick[k][a] for k in self._SUMS}
         pb_ = {k: np.where(same, 0.0, self.prefix[k][last]) for k in self._SUMS}
-        pb_["sxx"] = pb_["sxx"] + 2 * shift * pb_["sx"] + shift * shift * pb_["n"]
-        pb_["stx"] = pb_["stx"] + shift * pb_["st"]
-        pb_["sx"] = pb_["sx"] + shift * pb_["n"]
+        ref_a, ref_b = self.seg_ref[a // self.length], self.seg_ref[last // self.length]
+        ref = np.where(pa_["n"] > 0, ref_a, np.where(pb_["n"] > 0, ref_b, edge_ref))
+        for part, part_ref in ((pa_, ref_a), (pb_, ref_b)):  # re-centre each part on the window reference
+            shift = np.where(part["n"] > 0, part_ref - ref, 0.0)
+            part["sxx"] = part["sxx"] + 2 * shift * part["sx"] + shift * shift * part["n"]
+            part["stx"] = part["stx"] + shift * part["st"]
+            part["sx"] = part["sx"] + shift * part["n"]
         out = {k: pa_[k] + pb_[k] for k in ("n", "sx", "sxx")}
         out["st"] = pa_["st"] + delta_a * pa_["n"] + pb_["st"] + delta_b * pb_["n"]
         out["stt"] = (
@@ -293,11 +301,13 @@ class _NumericTicks:
         out["sxx_magnitude"] = (
             self.prefix["sxx"][end_a] + np.where(same, 0.0, self.prefix["sxx"][last]) + np.abs(pb_["sxx"])
         )
-        return {k: np.where(plan["empty"], 0.0, v) for k, v in out.items()}, ref_a
+        return {k: np.where(plan["empty"], 0.0, v) for k, v in out.items()}, np.where(
+            plan["empty"], edge_ref, ref
+        )
 
-    def _exact_moments(self, window: _Window, rows: I64, edge_values: F64) -> tuple[F64, F64]:
-        """Two-pass population variance and least-squares slope (per second) of the windows ``rows``."""
-        var, slope = np.empty(len(rows)), np.empty(len(rows))
+    def _exact_moments(self, window: _Window, rows: I64, edge_values: F64) -> tuple[F64, F64, F64]:
+        """Two-pass variance, least-squares slope (per second) and mean of the windows ``rows``."""
+        var, slope, means = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
         start = 0
         for part in np.array_split(rows, max(1, len(rows) // 2048)):
             lo, e, cut = window.lo[part], window.e[part], window.cutoffs[part]
@@ -317,17 +327,24 @@ class _NumericTicks:
             stt = (dt_ * dt_).sum(axis=1)
             ok = (n >= 2) & (stt > 0)
             var[start : start + len(part)] = (dx * dx).sum(axis=1) / n
+            means[start : start + len(part)] = mean
             slope[start : start + len(part)] = np.where(
                 ok, (dt_ * dx).sum(axis=1) / np.where(ok, stt, 1.0), np.nan
             )
             start += len(part)
-        return var, slope
+        return var, slope, means
 
     def stats(self, window: _Window) -> dict[str, npt.NDArray[Any]]:
         """The numeric statistics of every cutoff's window."""
-        core, ref = self._core_sums(window)
         xe = window.edge_values(self.sample_values)
         ve = ~np.isnan(xe)
+        first_edge = np.argmax(ve, axis=1) if xe.shape[1] else np.zeros(len(xe), dtype=np.int64)
+        edge_ref = (
+            np.where(ve.any(axis=1), xe[np.arange(len(xe)), first_edge], 0.0)
+            if xe.shape[1]
+            else (np.zeros(len(xe)))
+        )
+        core, ref = self._core_sums(window, edge_ref)
         xe0 = np.where(ve, xe - ref[:, None], 0.0)
         te = np.where(ve, window.edge_time_s, 0.0)
         n = core["n"] + ve.sum(axis=1)
@@ -346,10 +363,14 @@ class _NumericTicks:
         # Single-pass sums lose what lies below ~1e-16 of the running totals they are differenced from.
         # Where that rounding could reach 1e-9 of the window's own spread (near-constant windows, or a huge
         # value earlier in the segment), variance and slope are recomputed two-pass from the window's values.
-        rounding = 8 * np.finfo(np.float64).eps * (core.pop("sxx_magnitude") + (xe0 * xe0).sum(axis=1))
-        suspect = np.flatnonzero(has & (rounding >= 1e-9 * n * var))
+        magnitude = core.pop("sxx_magnitude") + (xe0 * xe0).sum(axis=1)
+        eps = np.finfo(np.float64).eps
+        rounding = 8 * eps * magnitude
+        rounding_sum = 8 * eps * np.sqrt(self.length * magnitude)  # bounds the rounding of the value sum
+        suspect = np.flatnonzero(has & ((rounding >= 1e-9 * n * var) | (rounding_sum >= 1e-10 * safe_n)))
+        mean = np.where(has, ref + mean0, np.nan)
         if len(suspect):
-            var[suspect], slope[suspect] = self._exact_moments(window, suspect, xe)
+            var[suspect], slope[suspect], mean[suspect] = self._exact_moments(window, suspect, xe)
         lo, e = window.lo, window.e
         edge_min = np.min(np.where(ve, xe, np.inf), axis=1, initial=np.inf)
         edge_max = np.max(np.where(ve, xe, -np.inf), axis=1, initial=-np.inf)
@@ -360,7 +381,7 @@ class _NumericTicks:
         last = np.where(np.isnan(last), core_last, last)
         count = n.astype(np.int64)
         return {
-            "mean": np.where(has, ref + mean0, np.nan),
+            "mean": mean,
             "std": np.where(has, np.sqrt(var), np.nan),
             "min": np.where(has, lows, np.nan),
             "max": np.where(has, highs, np.nan),
@@ -371,19 +392,15 @@ class _NumericTicks:
         }
 
 
-def _segment_medians(x: F64, length: int) -> F64:
-    """Median of the non-null values of each block of ``length`` elements (0.0 for an all-null block)."""
+def _segment_first_values(x: F64, length: int) -> F64:
+    """First non-null value of each block of ``length`` elements (0.0 for an all-null block)."""
     n_blocks = -(-len(x) // length)
     if n_blocks == 0:
         return np.zeros(0)
-    blocks = np.sort(
-        np.concatenate([x, np.full(n_blocks * length - len(x), np.nan)]).reshape(n_blocks, length), axis=1
-    )
-    count = (~np.isnan(blocks)).sum(axis=1)
-    rows = np.arange(n_blocks)
-    low, high = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
-    middle = (blocks[rows, low] + blocks[rows, np.minimum(high, length - 1)]) / 2
-    return np.where(count > 0, middle, 0.0)
+    blocks = np.concatenate([x, np.full(n_blocks * length - len(x), np.nan)]).reshape(n_blocks, length)
+    valid = ~np.isnan(blocks)
+    first = np.argmax(valid, axis=1)
+    return np.where(valid.any(axis=1), blocks[np.arange(n_blocks), first], 0.0)
 
 
 def _segmented_cumsum(q: F64, length: int) -> F64:
