@@ -301,6 +301,25 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the configured stages end to end (``run`` and ``store`` sections; for scheduled jobs)."""
+    config = _config(args)
+    start, end = config.run.dates()
+    print(
+        f"telemetry {__version__} run: fleet {config.fleet}, {start}..{end}, stages {list(config.run.stages)}"
+    )
+    run = argparse.Namespace(**vars(args))
+    run.__dict__.update(
+        start=start, end=end, fleet=config.fleet, robot=list(config.run.robots) or None, as_of=None
+    )
+    code = 0
+    if "features" in config.run.stages:
+        summary = _run_features(run, config, config.store.raw_url, config.store.out_url)
+        _print_features_summary(summary)
+        code = 1 if summary.failed else 0
+    return code
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     """Show which raw object versions produced a robot-day's features."""
     config = _config(args)
@@ -404,6 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--report", metavar="HTML", help="write a Dask performance report")
     add_cluster_options(feat)
     feat.set_defaults(func=cmd_features)
+
+    run = sub.add_parser(
+        "run", parents=[common], help="run the configured stages (store, run sections) end to end"
+    )
+    run.add_argument("--report", metavar="HTML", help="write a Dask performance report")
+    add_cluster_options(run)
+    run.set_defaults(func=cmd_run)
 
     lin = sub.add_parser(
         "lineage", parents=[common], help="which raw versions produced a robot-day's features"

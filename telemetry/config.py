@@ -17,6 +17,7 @@ overrides then change single keys of the effective registry.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ __all__ = [
     "FeaturesConfig",
     "KubernetesConfig",
     "LabelsConfig",
+    "RunConfig",
     "S3Config",
     "Secret",
     "SignalSpec",
@@ -388,6 +390,45 @@ class KubernetesConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    """What `telemetry run` computes: the stages over a fleet and date range (scheduled batch jobs)."""
+
+    start: str = _f("yesterday", "first UTC day: YYYY-MM-DD, today or yesterday")
+    end: str | None = _f(None, "last UTC day, inclusive (same forms); null: the start day")
+    robots: tuple[str, ...] = _f((), "only these robots; empty: every robot")
+    stages: tuple[Literal["features"], ...] = _f(("features",), "stages to run, in order")
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is None or value in ("today", "yesterday"):
+                continue
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise ConfigError(
+                    f"run.{name} must be YYYY-MM-DD, today or yesterday (got {value!r})"
+                ) from None
+
+    def dates(self, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+        """``(start, end)`` resolved against ``today`` (UTC by default)."""
+        today = today or dt.datetime.now(dt.UTC).date()
+
+        def resolve(value: str) -> dt.date:
+            if value == "today":
+                return today
+            if value == "yesterday":
+                return today - dt.timedelta(days=1)
+            return dt.date.fromisoformat(value)
+
+        start = resolve(self.start)
+        end = resolve(self.end) if self.end is not None else start
+        if end < start:
+            raise ConfigError(f"run.end ({end}) is before run.start ({start})")
+        return start, end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterConfig:
     """Which Dask cluster runs the pipeline (see `telemetry.cluster.connect`)."""
 
@@ -452,6 +493,7 @@ class TelemetryConfig:
     labels: LabelsConfig = _f(LabelsConfig(), "cutoffs, labels, exclusions")
     features: FeaturesConfig = _f(FeaturesConfig(), "lookback-window features")
     cluster: ClusterConfig = _f(ClusterConfig(), "Dask cluster")
+    run: RunConfig = _f(RunConfig(), "what `telemetry run` computes")
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.signals]

@@ -16,6 +16,7 @@ import pytest
 
 from telemetry.cli import main
 from telemetry.config import S3Config, load_config
+from telemetry.errors import ConfigError
 from telemetry.extract import extract_day_zip
 from telemetry.simulate import (
     FaultRates,
@@ -168,3 +169,38 @@ def test_console_script_runs(tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.startswith("telemetry ")
+
+
+def test_run_with_a_config_file_computes_the_configured_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    simulate_fleet(
+        FleetSpec(robots=1, days=2, hours=1, seed=2, faults=FaultRates.none()), Store(str(raw)).write_bytes
+    )
+    config = tmp_path / "telemetry.yaml"
+    config.write_text(
+        f"store:\n  raw_url: {raw}\n  out_url: {out}\nrun:\n  start: '2026-11-02'\n  end: '2026-11-03'\n"
+    )
+    config.chmod(0o644)
+    code, text, _ = run(capsys, "run", "--config", str(config), "--workers", "1")
+    assert code == 0, text
+    assert "partitions        2  computed 2" in text
+    assert "dashboard         http://127.0.0.1:" in text
+    assert sorted(p.name for p in (out / "features/fleet=acme-dc3").iterdir()) == [
+        "date=2026-11-02",
+        "date=2026-11-03",
+    ]
+    code, text, _ = run(capsys, "lineage", "--out", str(out), "--date", "2026-11-02", "--robot", "amr-0001")
+    assert code == 0
+    assert "input             fleet=acme-dc3/date=2026-11-02/amr-0001.zip  version sha256:" in text
+    assert "input             fleet=acme-dc3/date=2026-11-03/amr-0001.zip" in text
+
+
+def test_run_dates_resolve_relative_to_today() -> None:
+    today = dt.date(2026, 11, 22)
+    assert load_config(env={}).run.dates(today) == (dt.date(2026, 11, 21), dt.date(2026, 11, 21))
+    config = load_config(env={}, overrides=["run.start='2026-11-01'", "run.end=today"])
+    assert config.run.dates(today) == (dt.date(2026, 11, 1), today)
+    with pytest.raises(ConfigError, match=r"run\.start must be YYYY-MM-DD"):
+        load_config(env={}, overrides=["run.start=last-week"])

@@ -8,8 +8,10 @@ import json
 import zipfile
 from pathlib import Path
 
+import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -88,10 +90,15 @@ def test_run_writes_features_lineage_and_manifest(
     assert manifest["summary"]["computed"] == 6
     assert manifest["summary"]["documents"] == summary.extract.documents > 0
     assert {i["key"] for i in manifest["inputs"]} == {o.key for o in raw.list_day_zips(spec.fleet)}
-    # readable as one hive-partitioned dataset by pandas and pyarrow
+    # readable as one hive-partitioned dataset by pandas, pyarrow.dataset and dask.dataframe
     frame = pd.read_parquet(str(tmp_path / "out/features"))
     assert len(frame) == manifest["summary"]["examples"]
     assert set(frame["date"].astype(str)) == {str(START + dt.timedelta(days=d)) for d in range(3)}
+    dataset = ds.dataset(str(tmp_path / "out/features"), format="parquet", partitioning="hive")
+    assert dataset.count_rows() == len(frame)
+    assert dataset.schema.field("motor.temp_left__slope__w42s").type == pa.float64()
+    lazy = dd.read_parquet(str(tmp_path / "out/features"))
+    assert int(lazy["label"].sum().compute()) == int(frame["label"].sum())
 
 
 def test_late_upload_recomputes_the_day_and_its_neighbours_only(
