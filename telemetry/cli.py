@@ -8,6 +8,7 @@ line on stderr and exit with status 2; unexpected errors keep their traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -257,24 +258,12 @@ def _run_features(
                 )
 
         report = getattr(args, "report", None)
+        recording: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if report:
             from distributed import performance_report  # edge: only for --report
 
-            with performance_report(filename=report):  # type: ignore[no-untyped-call]
-                summary = run_features(
-                    raw,
-                    out,
-                    config,
-                    fleet=args.fleet,
-                    start=start,
-                    end=end,
-                    robots=args.robot or None,
-                    client=client,
-                    as_of=as_of,
-                    progress=progress,
-                )
-            print(f"performance report {report}")
-        else:
+            recording = performance_report(filename=report)  # type: ignore[no-untyped-call]
+        with recording:
             summary = run_features(
                 raw,
                 out,
@@ -287,6 +276,8 @@ def _run_features(
                 as_of=as_of,
                 progress=progress,
             )
+        if report:
+            print(f"performance report {report}")
     return summary
 
 

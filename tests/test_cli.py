@@ -204,3 +204,29 @@ def test_run_dates_resolve_relative_to_today() -> None:
     assert config.run.dates(today) == (dt.date(2026, 11, 1), today)
     with pytest.raises(ConfigError, match=r"run\.start must be YYYY-MM-DD"):
         load_config(env={}, overrides=["run.start=last-week"])
+
+
+def test_features_writes_a_dask_performance_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, out, report = tmp_path / "raw", tmp_path / "out", tmp_path / "report.html"
+    simulate_fleet(
+        FleetSpec(robots=1, days=1, hours=1, seed=3, faults=FaultRates.none()), Store(str(raw)).write_bytes
+    )
+    code, text, _ = run(
+        capsys,
+        "features",
+        "--raw",
+        str(raw),
+        "--out",
+        str(out),
+        "--start",
+        "2026-11-02",
+        "--workers",
+        "1",
+        "--report",
+        str(report),
+    )
+    assert code == 0, text
+    assert f"performance report {report}" in text
+    assert "<html" in report.read_text()[:2000].lower()
