@@ -25,6 +25,16 @@ from telemetry.contract import DayKey
 from telemetry.errors import ConfigError, NothingToDoError, TelemetryError
 from telemetry.extract import ExtractReport
 from telemetry.lineage import features_key, load_run, read_lineage
+from telemetry.models import (
+    TrainedModel,
+    failure_catches,
+    load_model,
+    read_features,
+    score_features,
+    train_models,
+    write_model,
+    write_scores,
+)
 from telemetry.pipeline import FeaturesSummary, run_extract, run_features
 from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
 from telemetry.store import RawObject, Store
@@ -139,22 +149,27 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Simulate a small fleet locally and run the pipeline on it (a LocalCluster)."""
+    """Simulate a small fleet, compute its features on a Dask LocalCluster, train and report a model."""
     root = Path(args.dir).resolve()
     raw_url, out_url = str(root / "raw"), str(root / "out")
-    config = _config(args)
+    # demo defaults (each can be overridden with --set): fewer negatives, three windows
+    overrides = ["labels.negative_fraction=0.2", "features.windows_s=[10,42,300]", *args.set]
+    config = load_config(args.config, overrides=overrides)
     start = dt.date(2026, 11, 2)
-    print(f"telemetry {__version__} demo: {args.robots} robots x {args.days} days into {root}")
+    print(
+        f"telemetry {__version__} demo: {args.robots} robots x {args.days} days "
+        f"({args.hours:g} h online a day) into {root}"
+    )
     sim = argparse.Namespace(**vars(args))
     sim.__dict__.update(
         out=raw_url,
         start=start,
         seed=7,
         fleet=None,
-        failure_rate=6.0,
+        failure_rate=args.failure_rate,
         no_precursors=False,
         no_faults=False,
-        hours=24.0,
+        set=overrides,
     )
     cmd_simulate(sim)
     print("\nfeatures (extract -> align -> labels -> features on a Dask LocalCluster):")
@@ -164,8 +179,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     summary = _run_features(run, config, raw_url, out_url)
     _print_features_summary(summary)
-    print(f"\noutputs under {out_url}  (features/, signals/, quarantine/, _lineage/, _runs/)")
-    return 1 if summary.failed else 0
+    if summary.failed:
+        return 1
+    print("\ntrain (time split by day: train, validation, test; LightGBM):")
+    fit = argparse.Namespace(
+        fleet=config.fleet, start=None, end=None, target=None, valid_start=None, test_start=None,
+        distributed=False, verbose=args.verbose,
+    )  # fmt: skip
+    _train(fit, config, out_url, out_url)
+    print(f"\noutputs under {out_url}  (features/, models/, signals/, quarantine/, _lineage/, _runs/)")
+    return 0
 
 
 # ------------------------------------------------------------------------------------------ cluster
@@ -311,6 +334,108 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+# ------------------------------------------------------------------------------------------ models
+
+
+def _print_model(model: TrainedModel, url: str) -> None:
+    test = model.metrics["test"]
+    base = model.metrics["baselines"]["one_feature"]
+
+    def f(value: object) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    print(
+        f"model             {model.model_id}  "
+        f"(target {model.target}, {model.metadata['best_iteration']} trees)"
+    )
+    print(
+        f"test              PR-AUC {f(test['pr_auc'])} (prevalence {f(test['prevalence'])}, one feature "
+        f"{f(base['pr_auc'])})  ROC-AUC {f(test['roc_auc'])}  "
+        f"positives {test['n_pos']}  negatives {test['n_neg']}"
+    )
+    print(
+        f"alerts            threshold {test['threshold']:.4g}: precision {f(test['precision'])}  "
+        f"recall {f(test['recall'])}  {f(test['alerts_per_robot_day'])} alerts/robot-day"
+    )
+    for code, m in model.metrics["per_mode"].items():
+        print(
+            f"  {code:<17} PR-AUC {f(m['pr_auc'])} (prevalence {f(m['prevalence'])})  "
+            f"recall {f(m['recall'])}  positives {m['n_pos']}"
+        )
+    print(f"report            {url}/report.html")
+
+
+def _train(
+    args: argparse.Namespace, config: TelemetryConfig, features_url: str, out_url: str
+) -> list[TrainedModel]:
+    features_store, out = Store(features_url, config.store.s3), Store(out_url, config.store.s3)
+    started = time.perf_counter()
+    features = read_features(features_store, args.fleet or config.fleet, args.start, args.end)
+    rows = len(features.frame)
+    print(
+        f"features          {len(features.partitions)} robot-days, {rows:,} examples, "
+        f"{int(features.frame['label'].sum())} positives ({time.perf_counter() - started:.1f} s to read)",
+        flush=True,
+    )
+    say = (lambda m: print(f"  {m}", flush=True)) if args.verbose else None
+    targets = args.target or None
+    if args.distributed:
+        with connect(config) as client:
+            print(f"dashboard         {dashboard_url(client) or 'none'}", flush=True)
+            models = train_models(
+                features, config, targets=targets, valid_start=args.valid_start, test_start=args.test_start,
+                client=client, progress=say,
+            )  # fmt: skip
+    else:
+        models = train_models(
+            features, config, targets=targets, valid_start=args.valid_start, test_start=args.test_start,
+            progress=say,
+        )  # fmt: skip
+    for model in models:
+        url = write_model(out, model)
+        _print_model(model, url)
+    print(f"seconds           {time.perf_counter() - started:.1f}")
+    return models
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one LightGBM failure predictor per target on a time split of the feature store."""
+    config = _config(args)
+    _train(args, config, args.features, args.out or args.features)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Risk per robot and cutoff for new days with a stored model; alerts above its threshold."""
+    config = _config(args)
+    started = time.perf_counter()
+    model = load_model(args.model, config.store.s3)
+    fleet = args.fleet or config.fleet
+    features = read_features(Store(args.features, config.store.s3), fleet, args.start, args.end)
+    scores = score_features(model, features)
+    out = Store(args.out, config.store.s3)
+    keys = write_scores(out, model, scores, fleet)
+    alerts = int(scores["alert"].sum())
+    robot_days = len(features.partitions)
+    print(
+        f"model             {model.model_id} "
+        f"(target {model.metadata['target']}, threshold {model.threshold:.4g})"
+    )
+    print(f"scored            {len(scores):,} cutoffs of {robot_days} robot-days")
+    print(f"alerts            {alerts} ({alerts / max(robot_days, 1):.1f} per robot-day)")
+    catches = failure_catches(scores, config.labels.horizon_s)
+    if len(catches):
+        caught = catches[catches["caught"]]
+        lead = caught["lead_s"].median() if len(caught) else float("nan")
+        print(
+            f"failures          {len(catches)} in these days, {len(caught)} alerted before, "
+            f"median lead {lead:.0f} s"
+        )
+    print(f"outputs           {out.url}/scores/{model.model_id}/ ({len(keys)} files)")
+    print(f"seconds           {time.perf_counter() - started:.1f}")
+    return 0
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     """Show which raw object versions produced a robot-day's features."""
     config = _config(args)
@@ -395,8 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common], help="simulate a small fleet and run the pipeline on it")
     demo.add_argument("--dir", default="demo-data", help="working directory (default ./demo-data)")
-    demo.add_argument("--robots", type=_positive_int, default=3)
-    demo.add_argument("--days", type=_positive_int, default=2)
+    demo.add_argument("--robots", type=_positive_int, default=3, help="robots (default 3)")
+    demo.add_argument("--days", type=_positive_int, default=4, help="UTC days, at least 3 (default 4)")
+    demo.add_argument("--hours", type=float, default=12.0, help="hours online per day (default 12)")
+    demo.add_argument(
+        "--failure-rate", type=float, default=24.0, help="failures per robot-day of 24 h (default 24)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     feat = sub.add_parser(
@@ -430,6 +559,36 @@ def build_parser() -> argparse.ArgumentParser:
     lin.add_argument("--robot", required=True, help="robot id")
     lin.add_argument("--fleet", help="fleet (default: config fleet)")
     lin.set_defaults(func=cmd_lineage)
+
+    tr = sub.add_parser(
+        "train", parents=[common], help="train LightGBM failure predictors on a time split of the features"
+    )
+    tr.add_argument(
+        "--features", required=True, metavar="URL", help="root holding features/ (an output root)"
+    )
+    tr.add_argument("--out", metavar="URL", help="root to write models/ under (default: --features)")
+    tr.add_argument("--start", type=_date, help="first day YYYY-MM-DD (default: every day)")
+    tr.add_argument("--end", type=_date, help="last day, inclusive (default: every day)")
+    tr.add_argument("--fleet", help="fleet (default: config fleet)")
+    tr.add_argument(
+        "--target", action="append", help="'any' or a failure code (repeatable; default: train.targets)"
+    )
+    tr.add_argument("--valid-start", type=_date, help="first validation day (default: train.valid_fraction)")
+    tr.add_argument("--test-start", type=_date, help="first test day (default: train.test_fraction)")
+    tr.add_argument(
+        "--distributed", action="store_true", help="boost on the Dask cluster's workers (lightgbm.dask)"
+    )
+    add_cluster_options(tr)
+    tr.set_defaults(func=cmd_train)
+
+    sc = sub.add_parser("score", parents=[common], help="risk and alerts for new days with a stored model")
+    sc.add_argument("--model", required=True, metavar="URL", help="a model folder: <root>/models/<model_id>")
+    sc.add_argument("--features", required=True, metavar="URL", help="root holding features/ of the days")
+    sc.add_argument("--out", required=True, metavar="URL", help="root to write scores/<model_id>/ under")
+    sc.add_argument("--start", type=_date, help="first day YYYY-MM-DD (default: every day)")
+    sc.add_argument("--end", type=_date, help="last day, inclusive (default: every day)")
+    sc.add_argument("--fleet", help="fleet (default: config fleet)")
+    sc.set_defaults(func=cmd_score)
 
     spec = sub.add_parser(
         "cluster-spec", parents=[common], help="print the DaskCluster of --cluster kubernetes"

@@ -46,6 +46,7 @@ __all__ = [
     "SignalSpec",
     "StoreConfig",
     "TelemetryConfig",
+    "TrainConfig",
     "config_hash",
     "config_reference_markdown",
     "config_to_dict",
@@ -302,6 +303,61 @@ class FeaturesConfig:
         return max(self.windows_s) * 1000
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """LightGBM failure predictors: time split, parameters, alert budget (see docs/training.md)."""
+
+    targets: tuple[str, ...] = _f(
+        ("any",), "one model per target: 'any' (every failure) or a failure code, e.g. MOTOR_OVERHEAT"
+    )
+    valid_fraction: float = _f(0.25, "fraction of the days (later ones) for validation, at least one day")
+    test_fraction: float = _f(0.25, "fraction of the days (the latest) for the test, at least one day")
+    alert_budget: float = _f(
+        2.0, "alerts per robot-day allowed on the validation days; it sets the alert threshold"
+    )
+    learning_rate: float = _f(0.05, "LightGBM learning_rate")
+    num_leaves: int = _f(15, "LightGBM num_leaves")
+    min_child_samples: int = _f(20, "LightGBM min_data_in_leaf")
+    feature_fraction: float = _f(0.8, "LightGBM feature_fraction (columns sampled per tree)")
+    max_rounds: int = _f(500, "boosting rounds at most")
+    early_stopping_rounds: int = _f(50, "stop when validation average precision has not improved this long")
+    pos_weight: float | None = _f(
+        None,
+        "weight of positives relative to negatives; null: balance them, capped at 100 "
+        "(scores are corrected back to probabilities)",
+    )
+    seed: int = _f(7, "random seed (same data, parameters and seed: same model bytes)")
+    threads: int = _f(2, "LightGBM threads (part of the determinism: keep it fixed)")
+    timeout_s: float = _f(1800.0, "distributed training: give up (with an error) after this many seconds")
+
+    def __post_init__(self) -> None:
+        if not self.targets or len(set(self.targets)) != len(self.targets):
+            raise ConfigError(f"train.targets must be distinct and non-empty (got {list(self.targets)})")
+        for target in self.targets:
+            if not re.match(r"^[A-Za-z0-9_.-]+$", target):
+                raise ConfigError(
+                    f"train.targets: {target!r} must be 'any' or a failure code ([A-Za-z0-9_.-]+)"
+                )
+        for name in ("valid_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"train.{name} must be in (0, 1) (got {getattr(self, name)})")
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ConfigError("train.valid_fraction + train.test_fraction must be < 1 (training needs days)")
+        if self.alert_budget <= 0:
+            raise ConfigError(
+                f"train.alert_budget must be > 0 alerts per robot-day (got {self.alert_budget})"
+            )
+        if not 0.0 < self.learning_rate <= 1.0 or not 0.0 < self.feature_fraction <= 1.0:
+            raise ConfigError("train.learning_rate and train.feature_fraction must be in (0, 1]")
+        for name in ("num_leaves", "min_child_samples", "max_rounds", "early_stopping_rounds", "threads"):
+            if getattr(self, name) < (2 if name == "num_leaves" else 1):
+                raise ConfigError(f"train.{name} must be a positive integer (got {getattr(self, name)})")
+        if self.pos_weight is not None and self.pos_weight <= 0:
+            raise ConfigError(f"train.pos_weight must be > 0 or null (got {self.pos_weight})")
+        if self.seed < 0 or self.timeout_s <= 0:
+            raise ConfigError("train.seed must be >= 0 and train.timeout_s > 0")
+
+
 _K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label
 _K8S_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _K8S_QUANTITY_RE = re.compile(r"^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
@@ -494,6 +550,7 @@ class TelemetryConfig:
     features: FeaturesConfig = _f(FeaturesConfig(), "lookback-window features")
     cluster: ClusterConfig = _f(ClusterConfig(), "Dask cluster")
     run: RunConfig = _f(RunConfig(), "what `telemetry run` computes")
+    train: TrainConfig = _f(TrainConfig(), "failure predictors")
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.signals]

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataContractError",
+    "ModelError",
     "NothingToDoError",
     "StoreError",
     "TelemetryError",
@@ -43,3 +44,8 @@ class DataContractError(TelemetryError, ValueError):
 
 class NothingToDoError(TelemetryError):
     """A command found no input at all (wrong URL, fleet or date range)."""
+
+
+class ModelError(TelemetryError):
+    """A model cannot be trained, loaded or applied (no positives to learn from, feature spec mismatch,
+    distributed training that timed out)."""

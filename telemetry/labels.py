@@ -6,8 +6,12 @@ event's ``ts`` and its mode the event's ``code``. With ``h = labels.horizon_s``,
 ``Wmax = max(features.windows_s)`` and ``cooldown = labels.cooldown_s`` (all converted to whole ms):
 
 - **Grid cutoffs** are the multiples of ``g`` (epoch-aligned) in the span ``[start, end)``.
-- ``mode: event``: one positive per failure with cutoff ``c = t_f - lead`` in ``[start, end)`` (label 1, its
-  code, ``time_to_failure_s = lead``); grid cutoffs are the negative candidates.
+- ``mode: event``: one positive per failure with cutoff ``c = floor((t_f - lead) / g) * g``, the latest grid
+  instant at or before ``t_f - lead``, in ``[start, end)`` (label 1, its code,
+  ``time_to_failure_s = (t_f - c) / 1000`` in ``[lead, lead + g)``); grid cutoffs are the negative
+  candidates. Positives sit on the grid like every negative and every cutoff scored in deployment: a
+  positive at an arbitrary millisecond would differ from all negatives by its phase against the clock
+  (e.g. seconds-in-state never reaching the window length), which a model learns instead of the failure.
 - ``mode: grid``: every grid cutoff is a candidate, labelled 1 when a failure lies in ``(c, c + h]`` (code and
   time to failure of the first such failure), else 0.
 - **Exclusions**, first matching reason wins:
@@ -29,7 +33,8 @@ Choices where the contract is silent (each is tested against ``tests/reference_l
   milliseconds (within 1e-6 ms); anything else raises ``ValueError`` rather than being rounded silently.
 - Failures are ordered by ``(ts, code)`` (null codes last): "the first such failure" of grid mode and the
   order of positives sharing a cutoff follow it. Two failure events at the same ``ts`` are two failures:
-  with ``lead = 0`` each is the other's ``other_failure``.
+  when their cutoff equals ``t_f`` (``lead = 0`` and ``t_f`` on the grid) each is the other's
+  ``other_failure``.
 - "The example's own failure" is the failure event a positive was made from; grid candidates (both modes)
   have none, so any failure in ``[c - Wmax - cooldown, c]`` excludes them.
 - Exclusions apply to every candidate, positives included (only ``near_failure`` is restricted to event-mode
@@ -39,8 +44,8 @@ Choices where the contract is silent (each is tested against ``tests/reference_l
   ``tables`` has no samples (so it is ``low_coverage`` whenever ``min_coverage > 0`` and it has a rate).
   The ratio is compared in float64 exactly as written above.
 - Negative subsampling applies to label-0 examples in both modes (set ``negative_fraction: 1`` to score).
-- ``time_to_failure_s = (t_f - c) / 1000`` for every positive (``= lead_s`` in event mode), NaN for
-  negatives.
+- ``time_to_failure_s = (t_f - c) / 1000`` for every positive (in ``[lead_s, lead_s + grid_step_s)`` in
+  event mode), NaN for negatives.
 - Output rows are sorted by ``(cutoff, label)``, ties (positives sharing a cutoff) in failure order.
 """
 
@@ -312,7 +317,8 @@ def make_examples(
             (``config.events_signal``) supplies the failures; every ``role: sampled`` signal's ``ts`` drives
             ``offline`` and ``low_coverage``; a missing table has no rows. Pass the halo too: samples
             with ``ts`` in ``[start - Wmax, end)`` and failures with ``t_f`` in
-            ``[start - Wmax - cooldown, end + max(h, lead))`` (data outside those never changes the result).
+            ``[start - Wmax - cooldown, end + max(h, lead + g))`` (data outside those never changes the
+            result).
             Failures outside the span make no positive but still exclude and label the cutoffs inside it.
         config: ``labels``, ``features.windows_s`` (``Wmax``) and the signal registry.
         robot_id: the robot (recorded in every row; seeds the negative subsampling hash).
@@ -344,7 +350,7 @@ def make_examples(
     grid = grid_cutoffs(config, start, end)
     step = _whole_ms(labels.grid_step_s, "grid_step_s")
     if labels.mode == "event":
-        pos_cut = f_ts - lead
+        pos_cut = (f_ts - lead) // step * step  # the latest grid instant <= t_f - lead
         in_span = (pos_cut >= start) & (pos_cut < end)
         pos_idx = np.flatnonzero(in_span)
         cut = np.concatenate([grid, pos_cut[pos_idx]])
@@ -373,8 +379,9 @@ def make_examples(
         reason[(reason < 0) & mask] = code
 
     others = _count_in(f_ts, cut - wmax - cooldown, cut, lo_side="left", hi_side="right")
-    if lead == 0:  # a positive's own failure lies at its cutoff
-        others = others - is_pos.astype(np.int64)
+    if is_pos.any():  # a positive's own failure (t_f >= c) is counted when it lies at its cutoff
+        own_ts = f_ts[np.maximum(own, 0)]
+        others = others - (is_pos & (own_ts <= cut)).astype(np.int64)
     mark(0, others > 0)
     if labels.mode == "event":
         near = _count_in(f_ts, cut, cut + horizon, lo_side="right", hi_side="right")

@@ -31,6 +31,7 @@ __all__ = [
     "RESULT_SECTIONS",
     "PartitionLineage",
     "RunManifest",
+    "features_config_hash",
     "features_key",
     "lineage_key",
     "load_run",
@@ -45,6 +46,15 @@ RESULT_SECTIONS = ("signals", "extract", "align", "labels", "features")
 def result_config_hash(config: TelemetryConfig) -> str:
     """Hash of the configuration sections that change results."""
     return config_hash(config, *RESULT_SECTIONS)
+
+
+FEATURE_SECTIONS = ("signals", "extract", "align", "features")
+"""Configuration sections that define the feature columns and their values (labels do not)."""
+
+
+def features_config_hash(config: TelemetryConfig) -> str:
+    """Hash of the sections that define features: a model applies only to features with the same hash."""
+    return config_hash(config, *FEATURE_SECTIONS)
 
 
 def _partition(day: DayKey) -> str:
@@ -74,6 +84,8 @@ class PartitionLineage:
     package_version: str
     run_id: str = ""
     computed_at: str = ""
+    features_hash: str = ""
+    """:func:`features_config_hash` of the configuration (empty in records of older versions)."""
 
     @classmethod
     def of(
@@ -89,6 +101,7 @@ class PartitionLineage:
             __version__,
             run_id,
             dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            features_config_hash(config),
         )
 
     @property
@@ -118,6 +131,7 @@ class PartitionLineage:
             data["package_version"],
             data.get("run_id", ""),
             data.get("computed_at", ""),
+            data.get("features_hash", ""),
         )
 
 

@@ -13,7 +13,8 @@ stage functions and commits outputs atomically. Two kinds of task run per robot 
     ``features/fleet=<f>/date=<d>/<robot>.parquet`` then ``_lineage/...json``. Skipped when the committed
     lineage equals the lineage it would have.
 
-``before`` = longest window + max(longest join tolerance, cooldown); ``after`` = max(label horizon, lead).
+``before`` = longest window + max(longest join tolerance, cooldown); ``after`` = max(label horizon,
+lead + grid step).
 Envelopes are filed by the UTC day of ``sent_at`` and samples may lie ``extract.ts_slack_s`` outside it,
 so a day's samples (and halos shorter than a day minus the slack) live in the zips of the day and its two
 neighbours: results are the same whatever the partitioning.
@@ -159,7 +160,8 @@ def halo_ms(config: TelemetryConfig) -> tuple[int, int]:
     tolerance = max((s.tolerance_ms for s in config.sampled_signals), default=0)
     labels = config.labels
     before = config.features.longest_window_ms + max(tolerance, round(labels.cooldown_s * 1000))
-    after = max(round(labels.horizon_s * 1000), round(labels.lead_s * 1000))  # positives need t_f = c + lead
+    # a positive's cutoff is the grid instant at or before t_f - lead: t_f < c + lead + grid step
+    after = max(round(labels.horizon_s * 1000), round((labels.lead_s + labels.grid_step_s) * 1000))
     return before, after
 
 

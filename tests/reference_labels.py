@@ -146,7 +146,7 @@ def reference_candidates(
     if lab.mode == "event":
         candidates += [Candidate(c, None) for c in grid]
         for i, (t_f, code) in enumerate(failures):
-            c = t_f - lead
+            c = ((t_f - lead) // g) * g  # the latest grid instant at or before t_f - lead
             if start <= c < end:
                 candidates.append(Candidate(c, i, 1, code, (t_f - c) / 1000))
     else:

@@ -277,9 +277,10 @@ def test_event_mode_by_hand() -> None:
     )
     out = make_examples(tables, config, robot_id=ROBOT, start=10_000, end=50_000)
     pos = out.examples[out.examples["label"] == 1]
-    assert pos["cutoff"].tolist() == [20_000, 40_500]
+    # positives sit on the grid: the latest grid instant at or before t_f - lead
+    assert pos["cutoff"].tolist() == [20_000, 40_000]
     assert pos["failure_code"].tolist() == ["E_STOP", "MOTOR_OVERHEAT"]
-    assert pos["time_to_failure_s"].tolist() == [0.0, 0.0]
+    assert pos["time_to_failure_s"].tolist() == [0.0, 0.5]
     neg = set(out.examples.loc[out.examples["label"] == 0, "cutoff"].tolist())
     # near_failure: c in [17, 20) and [38, 40.5) -> 17, 18, 19 and 38, 39, 40
     # other_failure: failure in [c - 7, c] -> c in [20, 27] and [40.5, 47.5] -> 20..27 and 41..47
@@ -446,12 +447,14 @@ def test_simulated_robot_day_accounts_for_every_failure() -> None:
     assert failures == sorted((f.ts, f.code) for f in rd.failures)
     fates = []
     for i, failure in enumerate(sorted(rd.failures, key=lambda f: f.ts)):
-        cand = Candidate(failure.ts - 5000, i, 1, failure.code, 5.0)
+        cutoff = (failure.ts - 5000) // 5000 * 5000  # the grid instant at or before t_f - lead
+        cand = Candidate(cutoff, i, 1, failure.code, (failure.ts - cutoff) / 1000)
         judge(cand, failures, samples, config, rd.day.robot_id)
         rows = ex[(ex["label"] == 1) & (ex["cutoff"] == cand.cutoff)]
         if cand.fate == "kept":
             assert rows["failure_code"].tolist() == [failure.code]
-            assert rows["time_to_failure_s"].tolist() == [5.0]
+            assert rows["time_to_failure_s"].tolist() == [cand.ttf_s]
+            assert 5.0 <= cand.ttf_s < 10.0
         else:
             assert len(rows) == 0
             assert cand.fate in ("other_failure", "offline", "low_coverage")

@@ -1,0 +1,212 @@
+"""A self-contained HTML report of one model (plots as inline PNG: viewable offline, one file).
+
+Plots: precision-recall and ROC curves on the test days (model, one-feature baseline, prevalence),
+importance by gain, risk around a few test failures, and calibration. Tables: metrics per split and per
+failure mode, and the largest per-feature contributions of the top alerts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to PNG bytes only
+
+import matplotlib.pyplot as plt
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+__all__ = ["ReportData", "render_report"]
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class ReportData:
+    """What the report shows (test-day rows unless noted)."""
+
+    model_id: str
+    target: str
+    metadata: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    y: npt.NDArray[np.int8]
+    risk: F64
+    weight: F64
+    baseline_score: F64
+    baseline_name: str
+    robot_id: npt.NDArray[np.object_]
+    cutoff: npt.NDArray[np.int64]
+    failure_code: npt.NDArray[np.object_]
+    importance: Mapping[str, float]
+    contributions: Sequence[Mapping[str, Any]]
+    """Top alerts: ``robot_id``, ``cutoff``, ``risk``, ``label``, ``top`` [(feature, contribution)]."""
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _curves(data: ReportData) -> tuple[str, str]:
+    has_both = (data.y == 1).any() and (data.y == 0).any()
+    fig1, ax1 = plt.subplots(figsize=(5, 4))
+    fig2, ax2 = plt.subplots(figsize=(5, 4))
+    if has_both:
+        for name, score in (
+            ("model", data.risk),
+            (f"one feature: {data.baseline_name}", data.baseline_score),
+        ):
+            finite = np.isfinite(score)
+            s = np.where(finite, score, (score[finite].min() - 1.0) if finite.any() else 0.0)
+            p, r, _ = precision_recall_curve(data.y, s, sample_weight=data.weight)
+            ax1.step(r, p, where="post", label=name)
+            fpr, tpr, _ = roc_curve(data.y, s, sample_weight=data.weight)
+            ax2.plot(fpr, tpr, label=name)
+        prevalence = float(data.weight[data.y == 1].sum() / data.weight.sum())
+        ax1.axhline(prevalence, color="grey", ls="--", label=f"prevalence {prevalence:.2g}")
+        ax2.plot([0, 1], [0, 1], color="grey", ls="--", label="chance")
+    else:
+        ax1.text(0.5, 0.5, "no positives and negatives to plot", ha="center")
+    ax1.set(
+        xlabel="recall", ylabel="precision", title="Precision-recall (test days)", xlim=(0, 1), ylim=(0, 1.02)
+    )
+    ax2.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test days)")
+    ax1.legend(fontsize=7, loc="lower left")
+    ax2.legend(fontsize=7, loc="lower right")
+    return _png(fig1), _png(fig2)
+
+
+def _importance(data: ReportData, top: int = 20) -> str:
+    items = [(k, v) for k, v in data.importance.items() if v > 0][:top]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * max(len(items), 3) + 1))
+    if items:
+        names, gains = zip(*items, strict=True)
+        ax.barh(range(len(items))[::-1], gains)
+        ax.set_yticks(range(len(items))[::-1], [str(n) for n in names], fontsize=7)
+    ax.set(xlabel="total gain", title=f"Importance by gain (top {top} of {len(data.importance)})")
+    return _png(fig)
+
+
+def _calibration(data: ReportData, bins: int = 10) -> str:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    if len(data.risk):
+        edges = np.quantile(data.risk, np.linspace(0, 1, bins + 1))
+        which = np.clip(np.searchsorted(edges, data.risk, side="right") - 1, 0, bins - 1)
+        mean_p, freq = [], []
+        for b in range(bins):
+            m = which == b
+            w = data.weight[m]
+            if w.sum() > 0:
+                mean_p.append(float(np.average(data.risk[m], weights=w)))
+                freq.append(float(np.average(data.y[m], weights=w)))
+        ax.loglog(mean_p, freq, "o-", label="model")
+        lo = max(min([*mean_p, *[f for f in freq if f > 0]], default=1e-4), 1e-6)
+        ax.loglog([lo, 1], [lo, 1], color="grey", ls="--", label="perfect")
+    ax.set(xlabel="mean predicted risk", ylabel="observed failure rate", title="Calibration (test, deciles)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _timelines(data: ReportData, n: int = 4, before_s: int = 3600, after_s: int = 600) -> list[str]:
+    pos = np.flatnonzero(data.y == 1)
+    if len(pos) == 0:
+        return []
+    pick = pos[np.argsort(-data.risk[pos], kind="stable")][: n // 2]
+    rest = np.setdiff1d(pos, pick)
+    pick = np.r_[pick, rest[np.argsort(data.risk[rest], kind="stable")][: n - len(pick)]]  # best and worst
+    threshold = data.metrics.get("test", {}).get("threshold")
+    images = []
+    for i in pick:
+        robot, t_f = data.robot_id[i], int(data.cutoff[i])
+        m = (
+            (data.robot_id == robot)
+            & (data.cutoff >= t_f - before_s * 1000)
+            & (data.cutoff <= t_f + after_s * 1000)
+        )
+        rel = (data.cutoff[m] - t_f) / 60_000.0
+        fig, ax = plt.subplots(figsize=(7, 2.4))
+        ax.plot(rel, data.risk[m], ".", ms=3, label="risk (examples)")
+        ax.axvline(0, color="red", lw=1, label=f"failure {data.failure_code[i]}")
+        if threshold is not None:
+            ax.axhline(threshold, color="orange", ls="--", lw=1, label="alert threshold")
+        ax.set_yscale("log")
+        when = dt.datetime.fromtimestamp(t_f / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        ax.set(xlabel="minutes from the positive cutoff", ylabel="risk", title=f"{robot} at {when} UTC")
+        ax.legend(fontsize=7, loc="upper left")
+        images.append(_png(fig))
+    return images
+
+
+def _metrics_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
+    keys = ["pr_auc", "roc_auc", "prevalence", "precision", "recall", "alerts_per_robot_day", "median_lead_s",
+            "n_pos", "n_neg"]  # fmt: skip
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    body = "".join(
+        f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{_fmt(m.get(k))}</td>" for k in keys) + "</tr>"
+        for name, m in rows.items()
+    )
+    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+
+
+def render_report(data: ReportData) -> str:
+    """The report as one HTML document (no external resources)."""
+    pr, roc = _curves(data)
+    metrics = data.metrics
+    rows: dict[str, Mapping[str, Any]] = {"test": metrics["test"], "validation": metrics["valid"]}
+    rows.update({f"test · {code}": m for code, m in metrics.get("per_mode", {}).items()})
+    base = metrics.get("baselines", {}).get("one_feature", {})
+    contrib_rows = "".join(
+        f"<tr><td>{html.escape(str(c['robot_id']))}</td><td>{_fmt(c['when'])}</td><td>{_fmt(c['risk'])}</td>"
+        f"<td>{c['label']}</td><td>"
+        + "<br>".join(f"{html.escape(name)}: {value:+.3f}" for name, value in c["top"])
+        + "</td></tr>"
+        for c in data.contributions
+    )
+    timelines = "".join(f'<img src="{src}" alt="risk timeline">' for src in _timelines(data)) or (
+        "<p>No positives on the test days.</p>"
+    )
+    meta = {
+        k: data.metadata[k] for k in ("split", "params", "best_iteration", "pos_weight") if k in data.metadata
+    }
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>telemetry model {html.escape(data.model_id)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 6px}}
+img{{max-width:100%;margin:4px}} pre{{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto}}</style>
+</head><body>
+<h1>Model <code>{html.escape(data.model_id)}</code> — target <code>{html.escape(data.target)}</code></h1>
+<p>Time split by days; alert threshold {_fmt(metrics["test"]["threshold"])} chosen on the validation days for
+{_fmt(data.metadata.get("alert_budget"))} alerts per robot-day. Prevalence baseline: PR-AUC = prevalence.
+One-feature baseline: <code>{html.escape(str(base.get("feature", "")))}</code>
+(direction {_fmt(base.get("direction"))}),
+test PR-AUC {_fmt(base.get("pr_auc"))}, ROC-AUC {_fmt(base.get("roc_auc"))}.</p>
+<h2>Metrics</h2>{_metrics_table(rows)}
+<h2>Curves</h2><img src="{pr}" alt="PR curve"><img src="{roc}" alt="ROC curve">
+<h2>Importance</h2><img src="{_importance(data)}" alt="importance">
+<h2>Risk around test failures</h2>{timelines}
+<h2>Calibration</h2><img src="{_calibration(data)}" alt="calibration">
+<h2>Why the top alerts fired (LightGBM pred_contrib, log-odds)</h2>
+<table><tr><th>robot</th><th>cutoff (UTC)</th><th>risk</th><th>label</th><th>largest contributions</th></tr>
+{contrib_rows}</table>
+<h2>Training</h2><pre>{html.escape(json.dumps(meta, indent=1, default=str))}</pre>
+</body></html>
+"""

@@ -1,0 +1,502 @@
+"""LightGBM failure predictors: time split, fit, honest evaluation, scores (a stage: no I/O, no Dask).
+
+Examples are rows of feature tables (:func:`telemetry.features.feature_table_schema`): ``robot_id``,
+``cutoff`` (epoch ms UTC), ``label``, ``failure_code``, ``time_to_failure_s``, ``weight`` and the feature
+columns. An example's **day** is the UTC day of its cutoff (the day of the partition it was written to).
+
+Time semantics of the split (see docs/training.md):
+
+- Days are split in time order: the earliest days train, the next ones validate, the latest ones test
+  (:func:`time_split`). Rows are never split at random.
+- A label looks ahead: it depends on failures in ``(cutoff, cutoff + horizon]``. Training rows whose label
+  window reaches the first validation day (``cutoff > valid_start - horizon``) are **purged**, and so are
+  validation rows whose label window reaches the first test day, so no label of a fitted or tuned row
+  uses a failure of a later split. Features look back only (``[cutoff - W, cutoff)``), so test features may
+  use validation-period samples; that is what deployment sees.
+
+Targets: ``any`` (label 1 for every failure) or one failure code (label 1 for failures of that code; the
+positives of other codes are dropped for that model, as they are neither normal operation nor the
+target).
+
+Scores: the model is fitted with positives up-weighted by ``w+`` (``train.pos_weight`` or the balanced
+ratio); scores are mapped back to probabilities by subtracting ``log(w+)`` from the raw log-odds (the
+standard prior correction for weighted training), so calibration plots and thresholds mean what they say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from telemetry.config import TelemetryConfig, TrainConfig
+from telemetry.errors import ModelError
+from telemetry.labels import EXAMPLE_COLUMNS
+
+__all__ = [
+    "ANY",
+    "FeatureColumn",
+    "FittedModel",
+    "TimeSplit",
+    "alert_threshold",
+    "best_single_feature",
+    "binary_metrics",
+    "feature_columns",
+    "feature_matrix",
+    "fit_model",
+    "lightgbm_params",
+    "predict_risk",
+    "rankable",
+    "target_labels",
+    "time_split",
+    "top_contributions",
+]
+
+ANY = "any"
+"""The target made of every failure, whatever its code."""
+
+F64 = npt.NDArray[np.float64]
+I8 = npt.NDArray[np.int8]
+Bools = npt.NDArray[np.bool_]
+DAY_MS = 86_400_000
+_POS_WEIGHT_CAP = 100.0
+
+
+# ------------------------------------------------------------------------------------------ features
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureColumn:
+    """One model input: a feature-table column and how it is encoded.
+
+    ``kind`` is ``numeric`` (float64 and int64 columns, used as float64) or ``categorical`` (string
+    columns; value ``levels[i]`` is encoded as ``i``, unseen values and nulls as missing).
+    """
+
+    name: str
+    arrow_type: str
+    kind: Literal["numeric", "categorical"]
+    levels: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (model metadata)."""
+        return {
+            "name": self.name,
+            "arrow_type": self.arrow_type,
+            "kind": self.kind,
+            "levels": list(self.levels),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureColumn:
+        """Inverse of :meth:`to_dict`."""
+        return cls(str(data["name"]), str(data["arrow_type"]), data["kind"], tuple(data.get("levels", ())))
+
+
+def feature_columns(schema: pa.Schema, frame: pd.DataFrame | None = None) -> list[FeatureColumn]:
+    """The model inputs of a feature table: every column that is not an example column, in table order.
+
+    String columns are categorical; their levels are the sorted distinct non-null values of `frame` (the
+    training rows), or none when `frame` is None.
+    """
+    columns = []
+    for f in schema:
+        if f.name in EXAMPLE_COLUMNS or f.name == "date":
+            continue
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type):
+            levels: tuple[str, ...] = ()
+            if frame is not None:
+                levels = tuple(sorted(str(v) for v in frame[f.name].dropna().unique()))
+            columns.append(FeatureColumn(f.name, "string", "categorical", levels))
+        elif pa.types.is_integer(f.type) or pa.types.is_floating(f.type):
+            columns.append(FeatureColumn(f.name, str(f.type), "numeric"))
+        else:
+            raise ModelError(f"feature column {f.name!r} has type {f.type}; expected numbers or strings")
+    return columns
+
+
+def feature_matrix(frame: pd.DataFrame, columns: Sequence[FeatureColumn]) -> F64:
+    """The ``(rows, columns)`` float64 matrix of `frame` (NaN for nulls and unseen categorical values)."""
+    out = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        if col.name not in frame.columns:
+            raise ModelError(f"feature column {col.name!r} is missing from the examples")
+        values = frame[col.name]
+        if col.kind == "categorical":
+            index = {level: float(i) for i, level in enumerate(col.levels)}
+            out[:, j] = values.map(index).to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            out[:, j] = pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- split
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSplit:
+    """Days of each split (UTC dates, each tuple sorted; train < valid < test)."""
+
+    train: tuple[dt.date, ...]
+    valid: tuple[dt.date, ...]
+    test: tuple[dt.date, ...]
+
+    def __post_init__(self) -> None:
+        if not (self.train and self.valid and self.test):
+            raise ModelError(
+                f"a time split needs at least one day each for train, validation and test "
+                f"(got {len(self.train)}, {len(self.valid)}, {len(self.test)}); use at least 3 days"
+            )
+        if not (max(self.train) < min(self.valid) and max(self.valid) < min(self.test)):
+            raise ModelError("train days must precede validation days, which must precede test days")
+
+    def spans(self) -> dict[str, list[str]]:
+        """``{"train": [first, last], ...}`` as ISO dates (metadata)."""
+        return {
+            name: [min(days).isoformat(), max(days).isoformat()]
+            for name, days in (("train", self.train), ("valid", self.valid), ("test", self.test))
+        }
+
+    def boundary_ms(self, name: Literal["valid", "test"]) -> int:
+        """Epoch ms of 00:00 UTC of the first day of split `name`."""
+        first = min(self.valid if name == "valid" else self.test)
+        return int(dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def time_split(
+    days: Sequence[dt.date],
+    valid_fraction: float,
+    test_fraction: float,
+    *,
+    valid_start: dt.date | None = None,
+    test_start: dt.date | None = None,
+) -> TimeSplit:
+    """Split `days` in time order: the latest ``ceil(test_fraction * n)`` days test, the
+    ``ceil(valid_fraction * n)`` before them validate, the rest train (at least one day each).
+
+    ``valid_start`` / ``test_start`` (inclusive first days) override the fractions.
+    """
+    ordered = sorted(set(days))
+    n = len(ordered)
+    if n < 3:
+        raise ModelError(f"training needs at least 3 days of features (train, validation, test); got {n}")
+    if test_start is not None:
+        n_test = sum(d >= test_start for d in ordered)
+    else:
+        n_test = max(1, math.ceil(test_fraction * n))
+    if valid_start is not None:
+        n_valid = sum(d >= valid_start for d in ordered) - n_test
+    else:
+        n_valid = max(1, math.ceil(valid_fraction * n))
+    while n - n_valid - n_test < 1 and max(n_valid, n_test) > 1:  # keep a training day: shrink the larger
+        if n_valid >= n_test and valid_start is None:
+            n_valid -= 1
+        else:
+            n_test -= 1
+    n_train = n - n_valid - n_test
+    return TimeSplit(
+        tuple(ordered[:n_train]),
+        tuple(ordered[n_train : n_train + n_valid]),
+        tuple(ordered[n_train + n_valid :]),
+    )
+
+
+def split_masks(cutoffs: npt.NDArray[np.int64], split: TimeSplit, horizon_ms: int) -> dict[str, Bools]:
+    """Row masks ``train``/``valid``/``test`` for `cutoffs`, with the purge described in the module
+    docstring (``purged_train``/``purged_valid``: rows dropped because their label window
+    ``(cutoff, cutoff + horizon]`` reaches the next split)."""
+    day = (cutoffs // DAY_MS).astype(np.int64)
+    epoch = dt.date(1970, 1, 1)
+
+    def in_days(days: tuple[dt.date, ...]) -> Bools:
+        ordinals = np.array([(d - epoch).days for d in days], dtype=np.int64)
+        return np.isin(day, ordinals)
+
+    valid_start, test_start = split.boundary_ms("valid"), split.boundary_ms("test")
+    train = in_days(split.train)
+    valid = in_days(split.valid)
+    train_ok = cutoffs + horizon_ms < valid_start
+    valid_ok = cutoffs + horizon_ms < test_start
+    return {
+        "train": train & train_ok,
+        "valid": valid & valid_ok,
+        "test": in_days(split.test),
+        "purged_train": train & ~train_ok,
+        "purged_valid": valid & ~valid_ok,
+    }
+
+
+def target_labels(frame: pd.DataFrame, target: str) -> tuple[I8, Bools]:
+    """``(y, keep)`` for `target`: ``any`` takes every label; a failure code takes label 1 only for that
+    code and drops (``keep=False``) the positives of other codes."""
+    label = frame["label"].to_numpy(dtype=np.int8)
+    if target == ANY:
+        return label, np.ones(len(frame), dtype=bool)
+    code = frame["failure_code"].to_numpy(dtype=object)
+    is_target = (label == 1) & (code == target)
+    keep = (label == 0) | is_target
+    return is_target.astype(np.int8), keep
+
+
+# ----------------------------------------------------------------------------------------------- fit
+
+
+def lightgbm_params(train: TrainConfig) -> dict[str, Any]:
+    """LightGBM parameters of `train` (deterministic: fixed seed and threads, ``deterministic=True``)."""
+    return {
+        "objective": "binary",
+        "learning_rate": train.learning_rate,
+        "num_leaves": train.num_leaves,
+        "min_data_in_leaf": train.min_child_samples,
+        "feature_fraction": train.feature_fraction,
+        "seed": train.seed,
+        "deterministic": True,
+        "force_col_wise": True,
+        "num_threads": train.threads,
+        "verbosity": -1,
+        "metric": "average_precision",
+    }
+
+
+@dataclass(slots=True)
+class FittedModel:
+    """A fitted booster and what is needed to apply it."""
+
+    booster: lgb.Booster
+    columns: list[FeatureColumn]
+    pos_weight: float
+    """Positives were up-weighted by this factor; ``predict_risk`` undoes it."""
+    best_iteration: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def logit_offset(self) -> float:
+        """Subtracted from raw log-odds to give probabilities: ``log(pos_weight)``."""
+        return math.log(self.pos_weight)
+
+    def model_text(self) -> str:
+        """The LightGBM text model (trees up to the best iteration)."""
+        return str(self.booster.model_to_string(num_iteration=self.best_iteration))
+
+
+def positive_weight(y: I8, weight: F64, configured: float | None) -> float:
+    """``configured``, or the balanced ratio ``sum(w | y=0) / sum(w | y=1)`` capped at 100 (>= 1)."""
+    if configured is not None:
+        return float(configured)
+    pos = float(weight[y == 1].sum())
+    neg = float(weight[y == 0].sum())
+    if pos <= 0:
+        return 1.0
+    return float(min(_POS_WEIGHT_CAP, max(1.0, neg / pos)))
+
+
+def _lgb_names(n: int) -> list[str]:
+    # LightGBM rejects JSON characters (":" in level features); positions name the model's inputs
+    return [f"f{i:04d}" for i in range(n)]
+
+
+def fit_model(
+    x_train: F64,
+    y_train: I8,
+    w_train: F64,
+    x_valid: F64,
+    y_valid: I8,
+    w_valid: F64,
+    columns: Sequence[FeatureColumn],
+    train: TrainConfig,
+) -> FittedModel:
+    """Fit a LightGBM binary classifier with early stopping on the validation rows' average precision.
+
+    Raises:
+        ModelError: no positive (or no negative) training or validation row.
+    """
+    for name, y in (("training", y_train), ("validation", y_valid)):
+        if not (y == 1).any() or not (y == 0).any():
+            raise ModelError(
+                f"the {name} days have {int((y == 1).sum())} positives and {int((y == 0).sum())} negatives "
+                "for this target; both are needed (widen the date range, or change train.valid_fraction)"
+            )
+    pos_weight = positive_weight(y_train, w_train, train.pos_weight)
+    params = lightgbm_params(train)
+    names = _lgb_names(len(columns))
+    categorical = [i for i, c in enumerate(columns) if c.kind == "categorical"]
+    fit_w = np.where(y_train == 1, w_train * pos_weight, w_train)
+    train_set = lgb.Dataset(
+        x_train, y_train, weight=fit_w, feature_name=names, categorical_feature=categorical,
+        params={"verbosity": -1, "max_bin": 255, "deterministic": True}, free_raw_data=True,
+    )  # fmt: skip
+    valid_set = lgb.Dataset(
+        x_valid, y_valid, weight=w_valid, reference=train_set,
+        params={"verbosity": -1, "max_bin": 255, "deterministic": True},
+    )  # fmt: skip
+    booster = lgb.train(
+        params,
+        train_set,
+        num_boost_round=train.max_rounds,
+        valid_sets=[valid_set],
+        valid_names=["valid"],
+        callbacks=[lgb.early_stopping(train.early_stopping_rounds, first_metric_only=True, verbose=False)],
+    )
+    best = int(booster.best_iteration) or int(booster.current_iteration())
+    return FittedModel(booster, list(columns), pos_weight, best, params)
+
+
+def predict_risk(booster: lgb.Booster, x: F64, logit_offset: float, num_iteration: int | None = None) -> F64:
+    """Failure probabilities: ``sigmoid(raw log-odds - logit_offset)``."""
+    if len(x) == 0:
+        return np.empty(0, dtype=np.float64)
+    raw = np.asarray(booster.predict(x, raw_score=True, num_iteration=num_iteration), dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-(raw - logit_offset)))
+
+
+def top_contributions(
+    booster: lgb.Booster, x: F64, columns: Sequence[FeatureColumn], k: int = 5
+) -> list[list[tuple[str, float]]]:
+    """Per row, the `k` features with the largest absolute contribution to the raw score (LightGBM
+    ``pred_contrib``: SHAP values in log-odds), largest first."""
+    if len(x) == 0:
+        return []
+    contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)[:, : len(columns)]
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
+    return [[(columns[j].name, float(contrib[i, j])) for j in order[i]] for i in range(len(x))]
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+
+def alert_threshold(scores: F64, weight: F64, robot_days: int, budget: float) -> float:
+    """The lowest score threshold whose alerts (weighted rows with ``score >= threshold``) stay within
+    ``budget`` alerts per robot-day over `robot_days`; above every score when even the top one exceeds it."""
+    if robot_days <= 0:
+        raise ModelError("the validation days hold no robot-day; cannot choose an alert threshold")
+    allowed = budget * robot_days
+    if len(scores) == 0:
+        return 1.0
+    order = np.argsort(-scores, kind="stable")
+    s, w = scores[order], weight[order]
+    cum = np.cumsum(w)
+    # alerts at threshold s[i] include every row tied with it: take the last index of each tie group
+    last_of_group = np.r_[s[1:] != s[:-1], True]
+    ok = last_of_group & (cum <= allowed + 1e-9)
+    if not ok.any():
+        return float(np.nextafter(s[0], np.inf))
+    return float(s[np.flatnonzero(ok)[-1]])
+
+
+def binary_metrics(
+    y: I8,
+    scores: F64,
+    weight: F64,
+    threshold: float,
+    robot_days: int,
+    time_to_failure_s: F64 | None = None,
+) -> dict[str, Any]:
+    """Metrics with plain keys: ``pr_auc`` (average precision), ``roc_auc``, ``prevalence``, ``precision``,
+    ``recall``, ``threshold``, ``alerts_per_robot_day``, ``median_lead_s``, ``n_pos``, ``n_neg``.
+
+    All are weighted by `weight` (which undoes negative subsampling). An alert is a row with
+    ``score >= threshold``; ``median_lead_s`` is the median ``time_to_failure_s`` of the caught positives.
+    Undefined values (no positives, no alerts) are None.
+    """
+    pos, neg = y == 1, y == 0
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    alert = scores >= threshold
+    w_pos, w_all = float(weight[pos].sum()), float(weight.sum())
+    w_alert = float(weight[alert].sum())
+    tp = float(weight[alert & pos].sum())
+    both = n_pos > 0 and n_neg > 0
+    lead = None
+    if time_to_failure_s is not None and (alert & pos).any():
+        caught = time_to_failure_s[alert & pos]
+        caught = caught[np.isfinite(caught)]
+        lead = float(np.median(caught)) if len(caught) else None
+    return {
+        "pr_auc": float(average_precision_score(y, scores, sample_weight=weight)) if both else None,
+        "roc_auc": float(roc_auc_score(y, scores, sample_weight=weight)) if both else None,
+        "prevalence": w_pos / w_all if w_all > 0 else None,
+        "precision": tp / w_alert if w_alert > 0 else None,
+        "recall": tp / w_pos if w_pos > 0 else None,
+        "threshold": float(threshold),
+        "alerts_per_robot_day": w_alert / robot_days if robot_days > 0 else None,
+        "median_lead_s": lead,
+        "n_pos": n_pos,
+        "n_neg": n_neg,
+    }
+
+
+def rankable(score: F64) -> F64:
+    """`score` with NaN (undefined feature) replaced by a value below every finite score: ranked last."""
+    finite = np.isfinite(score)
+    if finite.all():
+        return score
+    low = float(score[finite].min()) - 1.0 if finite.any() else 0.0
+    return np.where(finite, score, low)
+
+
+def _average_precision_fast(y: I8, x: F64, w: F64) -> float:
+    """Weighted average precision of score `x` (NaN ranks last); ties share one step, as in sklearn."""
+    x = np.where(np.isnan(x), -np.inf, x)
+    order = np.argsort(-x, kind="stable")
+    xs, ys, ws = x[order], y[order], w[order]
+    tp = np.cumsum(ws * ys)
+    fp = np.cumsum(ws * (1 - ys))
+    last = np.r_[xs[1:] != xs[:-1], True]
+    tp, fp = tp[last], fp[last]
+    total = tp[-1]
+    if total <= 0:
+        return float("nan")
+    precision = tp / np.maximum(tp + fp, 1e-300)
+    recall = tp / total
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def best_single_feature(
+    x_valid: F64, y_valid: I8, w_valid: F64, columns: Sequence[FeatureColumn]
+) -> tuple[str, int, float]:
+    """The one-feature baseline: ``(feature, direction, validation AP)`` of the numeric feature (taken as
+    a score either way round, ``direction`` +1 or -1) with the highest validation average precision."""
+    best: tuple[str, int, float] = ("", 1, -1.0)
+    for j, col in enumerate(columns):
+        if col.kind != "numeric":
+            continue
+        for direction in (1, -1):
+            ap = _average_precision_fast(y_valid, direction * x_valid[:, j], w_valid)
+            if ap > best[2]:
+                best = (col.name, direction, ap)
+    if not best[0]:
+        raise ModelError("no numeric feature to build the one-feature baseline from")
+    return best
+
+
+def importance_by_gain(
+    booster: lgb.Booster, columns: Sequence[FeatureColumn], num_iteration: int
+) -> dict[str, float]:
+    """Total split gain per feature (every feature, zero when never used), largest first."""
+    gain = booster.feature_importance(importance_type="gain", iteration=num_iteration)
+    pairs = sorted(zip((c.name for c in columns), (float(g) for g in gain), strict=True), key=lambda p: -p[1])
+    return dict(pairs)
+
+
+def describe_split(frame: pd.DataFrame, masks: Mapping[str, Bools]) -> dict[str, Any]:
+    """Row counts per split (metadata)."""
+    label = frame["label"].to_numpy()
+    return {
+        name: {"rows": int(m.sum()), "positives": int((label[m] == 1).sum())} for name, m in masks.items()
+    }
+
+
+def reference_config(config: TelemetryConfig) -> dict[str, Any]:
+    """The configuration sections a model's features depend on (to recompute them for scoring)."""
+    from telemetry.config import config_to_dict
+
+    full = config_to_dict(config)
+    return {k: full[k] for k in ("signals", "align", "labels", "features")}

@@ -1,0 +1,309 @@
+"""Failure predictors: split, threshold and metric units against brute-force references, then real
+LightGBM training on small simulated fleets (with and without precursors), scoring and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score
+
+from telemetry import train as stage
+from telemetry.cli import main
+from telemetry.config import TelemetryConfig, load_config
+from telemetry.errors import ModelError
+from telemetry.models import (
+    failure_catches,
+    load_model,
+    read_features,
+    score_features,
+    train_models,
+    write_model,
+)
+from telemetry.pipeline import run_features
+from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
+from telemetry.store import Store
+
+DAYS = 4
+START = dt.date(2026, 11, 2)
+OVERRIDES = [
+    "labels.negative_fraction=0.2",
+    "train.max_rounds=150",
+    "train.early_stopping_rounds=25",
+    "train.threads=1",
+]
+CONFIG = load_config(env={}, overrides=OVERRIDES)
+
+
+# ------------------------------------------------------------------------------------------- units
+
+
+def test_time_split_by_fraction_and_by_date() -> None:
+    days = [START + dt.timedelta(days=i) for i in range(8)]
+    split = stage.time_split(days[::-1], 0.25, 0.25)  # order of the input does not matter
+    assert (
+        split.train == tuple(days[:4]) and split.valid == tuple(days[4:6]) and split.test == tuple(days[6:])
+    )
+    split = stage.time_split(days, 0.25, 0.25, valid_start=days[3], test_start=days[7])
+    assert split.train == tuple(days[:3]) and split.valid == tuple(days[3:7]) and split.test == (days[7],)
+    three = stage.time_split(days[:3], 0.4, 0.4)
+    assert (len(three.train), len(three.valid), len(three.test)) == (1, 1, 1)
+    with pytest.raises(ModelError, match="at least 3 days"):
+        stage.time_split(days[:2], 0.25, 0.25)
+
+
+def test_split_masks_purge_rows_whose_label_window_reaches_the_next_split() -> None:
+    days = [START + dt.timedelta(days=i) for i in range(3)]
+    split = stage.time_split(days, 0.3, 0.3)
+    valid_start, test_start = split.boundary_ms("valid"), split.boundary_ms("test")
+    horizon = 300_000
+    cutoffs = np.array(
+        [valid_start - horizon - 1, valid_start - horizon, valid_start + 5, test_start - horizon, test_start],
+        dtype=np.int64,
+    )
+    masks = stage.split_masks(cutoffs, split, horizon)
+    assert masks["train"].tolist() == [True, False, False, False, False]  # c + h must be < valid start
+    assert masks["purged_train"].tolist() == [False, True, False, False, False]
+    assert masks["valid"].tolist() == [False, False, True, False, False]
+    assert masks["purged_valid"].tolist() == [False, False, False, True, False]
+    assert masks["test"].tolist() == [False, False, False, False, True]
+
+
+def test_target_labels_keep_only_the_target_code() -> None:
+    frame = pd.DataFrame({"label": [0, 1, 1, 0], "failure_code": [None, "A", "B", None]})
+    y, keep = stage.target_labels(frame, "any")
+    assert y.tolist() == [0, 1, 1, 0] and keep.all()
+    y, keep = stage.target_labels(frame, "B")
+    assert y.tolist() == [0, 0, 1, 0] and keep.tolist() == [True, False, True, True]
+
+
+scores_st = st.lists(
+    st.tuples(st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.9]), st.sampled_from([1.0, 5.0])),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores_st, st.integers(1, 5), st.sampled_from([0.5, 1.0, 2.0, 7.0]))
+def test_alert_threshold_is_the_lowest_within_budget(
+    rows: list[tuple[float, float]], robot_days: int, budget: float
+) -> None:
+    scores = np.array([s for s, _ in rows])
+    weight = np.array([w for _, w in rows])
+    threshold = stage.alert_threshold(scores, weight, robot_days, budget)
+
+    def alerts(t: float) -> float:
+        return float(sum(w for s, w in rows if s >= t))
+
+    assert alerts(threshold) <= budget * robot_days + 1e-9
+    lower = [s for s in set(scores.tolist()) if s < threshold]
+    for s in lower:  # any lower threshold breaks the budget
+        assert alerts(s) > budget * robot_days
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 1), st.sampled_from([0.0, 0.5, 1.0, 2.0, np.nan]), st.sampled_from([1.0, 3.0])
+        ),
+        min_size=2,
+        max_size=40,
+    )
+)
+def test_fast_average_precision_matches_sklearn(rows: list[tuple[int, float, float]]) -> None:
+    y = np.array([r[0] for r in rows], dtype=np.int8)
+    if y.sum() == 0:
+        return
+    x = np.array([r[1] for r in rows])
+    w = np.array([r[2] for r in rows])
+    expected = average_precision_score(y, stage.rankable(x), sample_weight=w)
+    assert stage._average_precision_fast(y, x, w) == pytest.approx(expected, abs=1e-12)
+
+
+def test_binary_metrics_by_hand() -> None:
+    y = np.array([1, 0, 1, 0, 0], dtype=np.int8)
+    s = np.array([0.9, 0.8, 0.3, 0.2, 0.1])
+    w = np.array([1.0, 2.0, 1.0, 2.0, 2.0])
+    ttf = np.array([5.0, np.nan, 7.0, np.nan, np.nan])
+    m = stage.binary_metrics(y, s, w, threshold=0.5, robot_days=2, time_to_failure_s=ttf)
+    assert m["precision"] == pytest.approx(1 / 3)  # alerts: 0.9 (pos, w 1) and 0.8 (neg, w 2)
+    assert m["recall"] == pytest.approx(0.5)
+    assert m["alerts_per_robot_day"] == pytest.approx(1.5)
+    assert m["prevalence"] == pytest.approx(2 / 8)
+    assert m["median_lead_s"] == 5.0
+    assert (m["n_pos"], m["n_neg"]) == (2, 3)
+    none = stage.binary_metrics(np.zeros(3, dtype=np.int8), s[:3], w[:3], 0.5, 1)
+    assert none["pr_auc"] is None and none["recall"] is None
+
+
+# ------------------------------------------------------------------------------ simulated fleets
+
+
+def _fleet(root: Path, *, precursors: bool, seed: int) -> Store:
+    spec = FleetSpec(
+        robots=4, days=DAYS, hours=3.0, seed=seed, failure_rate=100.0, precursors=precursors,
+        faults=FaultRates.none(),
+    )  # fmt: skip
+    raw, out = Store(str(root / "raw")), Store(str(root / "out"))
+    simulate_fleet(spec, raw.write_bytes)
+    run_features(raw, out, CONFIG, fleet=CONFIG.fleet, start=START, end=START + dt.timedelta(days=DAYS - 1))
+    return out
+
+
+@pytest.fixture(scope="module")
+def precursor_out(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return _fleet(tmp_path_factory.mktemp("precursors"), precursors=True, seed=11)
+
+
+@pytest.fixture(scope="module")
+def null_out(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return _fleet(tmp_path_factory.mktemp("null"), precursors=False, seed=12)
+
+
+def _train(out: Store, config: TelemetryConfig = CONFIG, **kwargs: Any) -> Any:
+    features = read_features(out, config.fleet)
+    (model,) = train_models(features, config, **kwargs)
+    return model
+
+
+def test_precursors_are_learned_and_post_failure_signals_carry_nothing(precursor_out: Store) -> None:
+    model = _train(precursor_out)
+    test = model.metrics["test"]
+    assert test["n_pos"] >= 10
+    assert test["pr_auc"] > 0.3 > 10 * test["prevalence"]
+    assert test["roc_auc"] > 0.85
+    assert test["pr_auc"] > model.metrics["baselines"]["one_feature"]["pr_auc"]
+    assert sum(m["n_pos"] for m in model.metrics["per_mode"].values()) == test["n_pos"]
+    assert set(model.metrics["per_mode"]) <= {
+        "MOTOR_OVERHEAT",
+        "LOCALIZATION_LOST",
+        "BATTERY_BROWNOUT",
+        "E_STOP",
+    }
+    # seconds in ABORTED and recovery events happen only after failures: the cooldown keeps them out
+    post = [
+        name for name in model.metadata["features"] if "ABORTED" in name["name"] or "recovery" in name["name"]
+    ]
+    assert post
+    importance = stage.importance_by_gain(
+        __import__("lightgbm").Booster(model_str=model.model_text),
+        [stage.FeatureColumn.from_dict(c) for c in model.metadata["features"]],
+        model.metadata["best_iteration"],
+    )
+    assert all(importance[c["name"]] == 0.0 for c in post)
+    # the threshold was chosen on validation days for the budget
+    assert model.metrics["valid"]["alerts_per_robot_day"] <= CONFIG.train.alert_budget + 1e-9
+
+
+def test_training_is_deterministic(precursor_out: Store) -> None:
+    first, second = _train(precursor_out), _train(precursor_out)
+    assert first.model_id == second.model_id
+    assert first.model_text == second.model_text
+    assert first.metrics == second.metrics
+
+
+def test_no_precursors_means_no_better_than_prevalence(null_out: Store) -> None:
+    """A fleet whose failures come at random: the model must not find anything (a leak would)."""
+    model = _train(null_out)
+    test = model.metrics["test"]
+    n1, n0 = test["n_pos"], test["n_neg"]
+    assert n1 >= 10
+    se = ((n0 + n1 + 1) / (12 * n0 * n1)) ** 0.5  # Mann-Whitney standard error under no separation
+    assert abs(test["roc_auc"] - 0.5) < 3 * se
+    # average precision with ~15 positives is noisy: compare it with its permutation distribution
+    features = read_features(null_out, CONFIG.fleet)
+    split = stage.time_split(features.dates, CONFIG.train.valid_fraction, CONFIG.train.test_fraction)
+    frame = features.frame
+    te = stage.split_masks(frame["cutoff"].to_numpy(), split, 300_000)["test"]
+    y = frame["label"].to_numpy(dtype=np.int8)[te]
+    w = frame["weight"].to_numpy()[te]
+    assert stage._average_precision_fast(y, np.arange(len(y), dtype=float), w) >= 0  # sanity of inputs
+    rng = np.random.default_rng(0)
+    null_ap = [stage._average_precision_fast(y, rng.random(len(y)), w) for _ in range(2000)]
+    assert test["pr_auc"] < float(np.quantile(null_ap, 0.99)), (test["pr_auc"], np.quantile(null_ap, 0.99))
+
+
+def test_per_code_target_and_artifacts(precursor_out: Store, tmp_path: Path) -> None:
+    model = _train(precursor_out, targets=["MOTOR_OVERHEAT"])
+    assert model.model_id.startswith("motor-overheat-")
+    assert set(model.metrics["per_mode"]) <= {"MOTOR_OVERHEAT"}
+    url = write_model(Store(str(tmp_path)), model)
+    folder = Path(url)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.yaml", "metadata.json", "metrics.json", "model.txt", "report.html"
+    ]  # fmt: skip
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("pr_auc", "roc_auc", "prevalence", "precision", "recall", "threshold", "alerts_per_robot_day",
+                "median_lead_s", "n_pos", "n_neg"):  # fmt: skip
+        assert key in metrics["test"]
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert (
+        meta["split"]["train"][1]
+        < meta["split"]["valid"][0]
+        <= meta["split"]["valid"][1]
+        < meta["split"]["test"][0]
+    )
+    assert len(meta["features_used"]["partitions"]) == 4 * DAYS
+    html = (folder / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') >= 5
+    assert not re.search(r'(src|href)="https?://', html), "the report must be viewable offline"
+    loaded = load_model(url)
+    assert loaded.booster.num_trees() == meta["best_iteration"]
+
+
+def test_score_grid_days_and_refuse_mismatched_features(precursor_out: Store, tmp_path: Path) -> None:
+    model = _train(precursor_out)
+    url = write_model(Store(str(tmp_path / "models")), model)
+    # new days: features on the grid, no negative subsampling (deployment)
+    grid_config = load_config(env={}, overrides=[*OVERRIDES[1:], "labels.mode=grid"])
+    raw = Store(str(Path(precursor_out.url).parent / "raw"))
+    scored_out = Store(str(tmp_path / "grid"))
+    last = START + dt.timedelta(days=DAYS - 1)
+    run_features(raw, scored_out, grid_config, fleet=grid_config.fleet, start=last, end=last)
+    loaded = load_model(url)
+    scores = score_features(loaded, read_features(scored_out, grid_config.fleet))
+    assert scores["risk"].between(0, 1).all()
+    assert (scores["alert"] == (scores["risk"] >= loaded.threshold)).all()
+    assert scores.loc[scores["alert"], "top_features"].notna().all()
+    catches = failure_catches(scores, grid_config.labels.horizon_s)
+    assert len(catches) > 0
+    assert catches.loc[catches["caught"], "lead_s"].between(0, 300).all()
+
+    # CLI: the same through `telemetry score`, then a mismatch (other windows) is refused
+    code = main(["score", "--model", url, "--features", scored_out.url, "--out", str(tmp_path / "s")])
+    assert code == 0
+    assert list((tmp_path / "s" / "scores" / loaded.model_id).rglob("*.parquet"))
+    other = Store(str(tmp_path / "other"))
+    other_config = load_config(env={}, overrides=["features.windows_s=[10]", "labels.mode=grid"])
+    run_features(raw, other, other_config, fleet=other_config.fleet, start=last, end=last)
+    with pytest.raises(ModelError, match="does not match the features"):
+        score_features(loaded, read_features(other, other_config.fleet))
+
+
+def test_cli_train_prints_metrics_and_report(precursor_out: Store, tmp_path: Path, capsys: Any) -> None:
+    args = ["train", "--features", precursor_out.url, "--out", str(tmp_path)]
+    for item in OVERRIDES:
+        args += ["--set", item]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"test\s+PR-AUC 0\.\d{3} \(prevalence 0\.\d{3}", out)
+    report = re.search(r"report\s+(\S+)", out)
+    assert report and Path(report.group(1)).is_file()
+    assert main(["train", "--features", str(tmp_path / "nothing")]) == 2
+    assert "no feature partitions" in capsys.readouterr().err
+
+
+def test_no_positives_is_a_clear_error(precursor_out: Store) -> None:
+    config = load_config(env={}, overrides=[*OVERRIDES, "train.targets=[NO_SUCH_CODE]"])
+    with pytest.raises(ModelError, match="positives"):
+        _train(precursor_out, config)
