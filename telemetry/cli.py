@@ -38,6 +38,7 @@ from telemetry.models import (
 from telemetry.pipeline import FeaturesSummary, run_extract, run_features
 from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
 from telemetry.store import RawObject, Store
+from telemetry.tabular import EventTable, TabularSpec, config_yaml, import_csv, registry_config
 
 __all__ = ["main"]
 
@@ -47,6 +48,15 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD (got {text!r})") from None
+
+
+def _date_or_time(text: str) -> dt.date | dt.datetime:
+    try:
+        return dt.date.fromisoformat(text) if len(text) == 10 else dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected YYYY-MM-DD or a UTC time YYYY-MM-DDTHH:MM (got {text!r})"
+        ) from None
 
 
 def _positive_int(text: str) -> int:
@@ -436,6 +446,57 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _event_table(text: str) -> EventTable:
+    kind, sep, rest = text.partition("=")
+    path, sep2, code = rest.rpartition(":")
+    if not sep or not sep2 or not kind or not path or not code:
+        raise argparse.ArgumentTypeError(
+            f"expected KIND=PATH:CODE_COLUMN, e.g. failure=failures.csv:code (got {text!r})"
+        )
+    return EventTable(path, kind, code)
+
+
+def cmd_import_csv(args: argparse.Namespace) -> int:
+    """Convert tabular telemetry (CSV) to telemetry.v1 day zips, and write a matching configuration."""
+    config = _config(args)
+    try:
+        spec = TabularSpec(
+            fleet=args.fleet or config.fleet, signal=args.signal, time_column=args.time_column,
+            unit_column=args.unit_column, unit_from_path=args.unit_from_path, unit_prefix=args.unit_prefix,
+            columns=tuple(c for c in (args.columns or "").split(",") if c), label_column=args.label_column,
+            label_code=args.label_code, label_delay_s=args.label_delay_s, events=tuple(args.events),
+            sep=args.sep, tz=args.tz,
+            envelope_s=args.envelope_s,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    started = time.perf_counter()
+    report = import_csv(args.csv, Store(args.out, config.store.s3), spec)
+    print(f"imported          {len(args.csv)} files: {report.units} units, {report.rows:,} rows")
+    print(f"fields            {report.fields}")
+    print(
+        f"events            {report.events or 'none'} "
+        f"({report.events_outside} outside the telemetry span, left out)"
+    )
+    print(
+        f"written           {report.zips} day zips, {report.envelopes:,} envelopes, "
+        f"{report.first_day}..{report.last_day}"
+    )
+    print(f"clock             median step {report.step_ms} ms")
+    if report.unlabelled_files:
+        print(
+            f"no label column   {len(report.unlabelled_files)} files (no failures): "
+            f"{report.unlabelled_files[:3]}"
+        )
+    if args.write_config:
+        Path(args.write_config).write_text(config_yaml(registry_config(spec, report)), encoding="utf-8")
+        print(
+            f"config            {args.write_config} (signals, clock, event features; add labels and windows)"
+        )
+    print(f"seconds           {time.perf_counter() - started:.1f}")
+    return 0
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     """Show which raw object versions produced a robot-day's features."""
     config = _config(args)
@@ -573,8 +634,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--target", action="append", help="'any' or a failure code (repeatable; default: train.targets)"
     )
-    tr.add_argument("--valid-start", type=_date, help="first validation day (default: train.valid_fraction)")
-    tr.add_argument("--test-start", type=_date, help="first test day (default: train.test_fraction)")
+    tr.add_argument(
+        "--valid-start",
+        type=_date_or_time,
+        help="first validation day or UTC time (default: train.valid_fraction)",
+    )
+    tr.add_argument(
+        "--test-start", type=_date_or_time, help="first test day or UTC time (default: train.test_fraction)"
+    )
     tr.add_argument(
         "--distributed", action="store_true", help="boost on the Dask cluster's workers (lightgbm.dask)"
     )
@@ -589,6 +656,37 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--end", type=_date, help="last day, inclusive (default: every day)")
     sc.add_argument("--fleet", help="fleet (default: config fleet)")
     sc.set_defaults(func=cmd_score)
+
+    imp = sub.add_parser(
+        "import-csv", parents=[common], help="tabular telemetry (CSV) -> telemetry.v1 day zips"
+    )
+    imp.add_argument("csv", nargs="+", help="CSV files (.csv or .csv.gz)")
+    imp.add_argument("--out", required=True, metavar="URL", help="raw root to write day zips to")
+    imp.add_argument("--fleet", help="fleet name (default: config fleet)")
+    imp.add_argument(
+        "--signal", default="sensors", help="signal name of the imported columns (default sensors)"
+    )
+    imp.add_argument("--time-column", required=True, help="column with the sample time")
+    unit = imp.add_mutually_exclusive_group(required=True)
+    unit.add_argument("--unit-column", help="column with the unit (robot, machine) id")
+    unit.add_argument("--unit-from-path", action="store_true", help="one unit per file: <dir>-<file stem>")
+    imp.add_argument("--unit-prefix", default="", help="prefix of unit ids, e.g. machine- (default none)")
+    imp.add_argument("--columns", help="comma-separated signal columns (default: every other numeric column)")
+    imp.add_argument("--label-column", help="0/1 column: each run of 1 starts with a failure event")
+    imp.add_argument("--label-code", default="ANOMALY", help="failure code of label-column events")
+    imp.add_argument(
+        "--label-delay-s", type=float, default=0.0,
+        help="failure event this long after each label onset: detect within D s (default 0)",
+    )  # fmt: skip
+    imp.add_argument(
+        "--events", action="append", type=_event_table, default=[], metavar="KIND=PATH:CODE_COLUMN",
+        help="an event table of one kind, e.g. failure=failures.csv:failure (repeatable)",
+    )  # fmt: skip
+    imp.add_argument("--sep", default=",", help="CSV separator (default ,)")
+    imp.add_argument("--tz", default="UTC", help="time zone of naive times (default UTC)")
+    imp.add_argument("--envelope-s", type=float, default=5.0, help="seconds of samples per envelope")
+    imp.add_argument("--write-config", metavar="FILE", help="write a config for the imported data")
+    imp.set_defaults(func=cmd_import_csv)
 
     spec = sub.add_parser(
         "cluster-spec", parents=[common], help="print the DaskCluster of --cluster kubernetes"

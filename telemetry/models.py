@@ -29,6 +29,7 @@ import io
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,10 +92,10 @@ class FeatureSet:
     schema: pa.Schema
     partitions: list[PartitionRef]
 
-    def robot_days(self, dates: Sequence[dt.date]) -> int:
-        """Robot-day partitions read whose date is in `dates` (robot-days with no example count too)."""
-        wanted = set(dates)
-        return sum(p.day.date in wanted for p in self.partitions)
+    @property
+    def partition_dates(self) -> list[dt.date]:
+        """The date of every partition read (one per robot-day)."""
+        return [p.day.date for p in self.partitions]
 
     @property
     def dates(self) -> list[dt.date]:
@@ -279,13 +280,19 @@ def _fit_distributed(
         client=client,
         n_estimators=config.train.max_rounds,
         time_out=max(1, math.ceil(config.train.timeout_s / 60)),  # LightGBM network timeout, minutes
-        n_jobs=config.cluster.threads_per_worker,
         verbose=-1,
         **params,
     )
     categorical = [i for i, c in enumerate(columns) if c.kind == "categorical"]
+
+    def fit() -> None:
+        with warnings.catch_warnings():
+            # lightgbm.dask sets the threads from the workers' nthreads and says so for the sklearn default
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            model.fit(dx, dy, sample_weight=dw, categorical_feature=categorical or "auto")
+
     pool = cf.ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(model.fit, dx, dy, sample_weight=dw, categorical_feature=categorical or "auto")
+    future = pool.submit(fit)
     try:
         future.result(timeout=config.train.timeout_s)
     except cf.TimeoutError:
@@ -317,8 +324,8 @@ def train_models(
     config: TelemetryConfig,
     *,
     targets: Sequence[str] | None = None,
-    valid_start: dt.date | None = None,
-    test_start: dt.date | None = None,
+    valid_start: dt.date | dt.datetime | None = None,
+    test_start: dt.date | dt.datetime | None = None,
     client: Any = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[TrainedModel]:
@@ -338,11 +345,7 @@ def train_models(
     masks = stage.split_masks(cutoffs, split, horizon_ms)
     weight_all = frame["weight"].to_numpy(dtype=np.float64)
     ttf_all = frame["time_to_failure_s"].to_numpy(dtype=np.float64)
-    robot_days = {
-        "train": features.robot_days(split.train),
-        "valid": features.robot_days(split.valid),
-        "test": features.robot_days(split.test),
-    }
+    robot_days = split.robot_days(features.partition_dates)
     trained = []
     for target in targets or tc.targets:
         started = time.perf_counter()

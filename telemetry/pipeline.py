@@ -16,8 +16,8 @@ stage functions and commits outputs atomically. Two kinds of task run per robot 
 ``before`` = longest window + max(longest join tolerance, cooldown); ``after`` = max(label horizon,
 lead + grid step).
 Envelopes are filed by the UTC day of ``sent_at`` and samples may lie ``extract.ts_slack_s`` outside it,
-so a day's samples (and halos shorter than a day minus the slack) live in the zips of the day and its two
-neighbours: results are the same whatever the partitioning.
+so a robot-day reads the zips of its day and of as many neighbouring days as its halos plus the slack
+reach (:func:`halo_days`; one each side by default): results are the same whatever the partitioning.
 
 Data moves between tasks through the output store (Parquet), not through the scheduler, so a task holds at
 most one robot-day plus halos in memory, and the store works the same on a laptop and on Kubernetes.
@@ -55,6 +55,7 @@ __all__ = [
     "PartitionReport",
     "compute_partition",
     "extract_robot_day",
+    "halo_days",
     "halo_ms",
     "parquet_bytes",
     "plan_partitions",
@@ -163,6 +164,19 @@ def halo_ms(config: TelemetryConfig) -> tuple[int, int]:
     # a positive's cutoff is the grid instant at or before t_f - lead: t_f < c + lead + grid step
     after = max(round(labels.horizon_s * 1000), round((labels.lead_s + labels.grid_step_s) * 1000))
     return before, after
+
+
+def halo_days(config: TelemetryConfig) -> tuple[int, int]:
+    """``(back, forward)``: how many neighbouring day zips a robot-day reads on each side.
+
+    A zip of day ``D`` holds samples with ``ts`` in ``[D - slack, D + 1 day + slack)``
+    (``extract.ts_slack_s``), so the samples of ``[start - before, end + after)`` (:func:`halo_ms`) are all
+    in the zips of days ``d - back .. d + forward``. One day each side for the default configuration;
+    more for windows or horizons of a day or longer (e.g. hourly data with 24 h windows).
+    """
+    before, after = halo_ms(config)
+    slack = round(config.extract.ts_slack_s * 1000)
+    return max(1, -(-(before + slack) // DAY_MS)), max(1, -(-(after + slack) // DAY_MS))
 
 
 @dataclass(slots=True)
@@ -321,14 +335,16 @@ def compute_partition(
 
 
 def plan_partitions(
-    objects: Sequence[RawObject], start: dt.date, end: dt.date
+    objects: Sequence[RawObject], start: dt.date, end: dt.date, back: int = 1, forward: int = 1
 ) -> dict[DayKey, list[RawObject]]:
-    """Per robot-day in ``[start, end]`` with a day zip: the zips it reads (its own and its neighbours')."""
+    """Per robot-day in ``[start, end]`` with a day zip: the zips it reads (its own and those of the `back`
+    days before and `forward` days after it that exist, see :func:`halo_days`)."""
     by_day = {obj.day: obj for obj in objects}
     plan: dict[DayKey, list[RawObject]] = {}
     for day in sorted(by_day):
         if start <= day.date <= end:
-            near = [DayKey(day.fleet, day.date + dt.timedelta(days=d), day.robot_id) for d in (-1, 0, 1)]
+            offsets = range(-back, forward + 1)
+            near = [DayKey(day.fleet, day.date + dt.timedelta(days=d), day.robot_id) for d in offsets]
             plan[day] = [by_day[k] for k in near if k in by_day]
     return plan
 
@@ -389,7 +405,8 @@ def run_features(
     """
     clock = time.perf_counter()
     run_id = RunManifest.new_run_id()
-    lo, hi = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+    back, forward = halo_days(config)
+    lo, hi = start - dt.timedelta(days=back), end + dt.timedelta(days=forward)
     wanted = set(robots) if robots is not None else None
     if as_of is not None:
         objects = [
@@ -400,7 +417,7 @@ def run_features(
         objects = [o for o in objects if fleet is None or o.day.fleet == fleet]
     else:
         objects = raw.list_day_zips(fleet, lo, hi, wanted)
-    plan = plan_partitions(objects, start, end)
+    plan = plan_partitions(objects, start, end, back, forward)
     if not plan:
         raise NothingToDoError(
             f"no day zips under {raw.url} for fleet={fleet or '*'} dates {start}..{end}; "

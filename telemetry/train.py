@@ -6,11 +6,11 @@ columns. An example's **day** is the UTC day of its cutoff (the day of the parti
 
 Time semantics of the split (see docs/training.md):
 
-- Days are split in time order: the earliest days train, the next ones validate, the latest ones test
-  (:func:`time_split`). Rows are never split at random.
+- Time is split in order: the earliest days train, the next ones validate, the latest ones test
+  (:func:`time_split`; explicit boundaries may fall inside a day). Rows are never split at random.
 - A label looks ahead: it depends on failures in ``(cutoff, cutoff + horizon]``. Training rows whose label
-  window reaches the first validation day (``cutoff > valid_start - horizon``) are **purged**, and so are
-  validation rows whose label window reaches the first test day, so no label of a fitted or tuned row
+  window reaches the validation span (``cutoff + horizon >= valid_start``) are **purged**, and so are
+  validation rows whose label window reaches the test span, so no label of a fitted or tuned row
   uses a failure of a later split. Features look back only (``[cutoff - W, cutoff)``), so test features may
   use validation-period samples; that is what deployment sees.
 
@@ -142,34 +142,48 @@ def feature_matrix(frame: pd.DataFrame, columns: Sequence[FeatureColumn]) -> F64
 # --------------------------------------------------------------------------------------------- split
 
 
+def _ms(when: dt.datetime) -> int:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True, slots=True)
 class TimeSplit:
-    """Days of each split (UTC dates, each tuple sorted; train < valid < test)."""
+    """Two instants (epoch ms UTC) cutting time into train ``[.., valid_start)``, validation
+    ``[valid_start, test_start)`` and test ``[test_start, ..)``, by cutoff time."""
 
-    train: tuple[dt.date, ...]
-    valid: tuple[dt.date, ...]
-    test: tuple[dt.date, ...]
+    valid_start_ms: int
+    test_start_ms: int
 
     def __post_init__(self) -> None:
-        if not (self.train and self.valid and self.test):
+        if not self.valid_start_ms < self.test_start_ms:
             raise ModelError(
-                f"a time split needs at least one day each for train, validation and test "
-                f"(got {len(self.train)}, {len(self.valid)}, {len(self.test)}); use at least 3 days"
+                f"the validation span must start before the test span (got {_iso(self.valid_start_ms)} and "
+                f"{_iso(self.test_start_ms)})"
             )
-        if not (max(self.train) < min(self.valid) and max(self.valid) < min(self.test)):
-            raise ModelError("train days must precede validation days, which must precede test days")
 
-    def spans(self) -> dict[str, list[str]]:
-        """``{"train": [first, last], ...}`` as ISO dates (metadata)."""
-        return {
-            name: [min(days).isoformat(), max(days).isoformat()]
-            for name, days in (("train", self.train), ("valid", self.valid), ("test", self.test))
-        }
+    def spans(self) -> dict[str, str]:
+        """The two boundaries as ISO instants (metadata)."""
+        return {"valid_start": _iso(self.valid_start_ms), "test_start": _iso(self.test_start_ms)}
 
-    def boundary_ms(self, name: Literal["valid", "test"]) -> int:
-        """Epoch ms of 00:00 UTC of the first day of split `name`."""
-        first = min(self.valid if name == "valid" else self.test)
-        return int(dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC).timestamp() * 1000)
+    def robot_days(self, dates: Sequence[dt.date]) -> dict[str, float]:
+        """Exposure of each split in robot-days: every partition (one robot, one UTC day in `dates`, repeats
+        allowed) contributes the fraction of its day that falls in the split."""
+        out = {"train": 0.0, "valid": 0.0, "test": 0.0}
+        for date in dates:
+            lo = _ms(dt.datetime(date.year, date.month, date.day))
+            hi = lo + DAY_MS
+            cuts = {"train": (lo, min(hi, self.valid_start_ms)),
+                    "valid": (max(lo, self.valid_start_ms), min(hi, self.test_start_ms)),
+                    "test": (max(lo, self.test_start_ms), hi)}  # fmt: skip
+            for name, (a, b) in cuts.items():
+                out[name] += max(0, b - a) / DAY_MS
+        return out
 
 
 def time_split(
@@ -177,59 +191,55 @@ def time_split(
     valid_fraction: float,
     test_fraction: float,
     *,
-    valid_start: dt.date | None = None,
-    test_start: dt.date | None = None,
+    valid_start: dt.date | dt.datetime | None = None,
+    test_start: dt.date | dt.datetime | None = None,
 ) -> TimeSplit:
-    """Split `days` in time order: the latest ``ceil(test_fraction * n)`` days test, the
-    ``ceil(valid_fraction * n)`` before them validate, the rest train (at least one day each).
+    """Split time by the `days` with data: the latest ``ceil(test_fraction * n)`` days test, the
+    ``ceil(valid_fraction * n)`` before them validate, the earlier days train (at least one day each).
 
-    ``valid_start`` / ``test_start`` (inclusive first days) override the fractions.
+    ``valid_start`` / ``test_start`` override the fractions: a date means 00:00 UTC of that day, a datetime
+    that instant (naive: UTC), so a split may fall inside a day.
     """
+
+    def instant(value: dt.date | dt.datetime) -> int:
+        if isinstance(value, dt.datetime):
+            return _ms(value)
+        return _ms(dt.datetime(value.year, value.month, value.day))
+
     ordered = sorted(set(days))
     n = len(ordered)
+    if valid_start is not None and test_start is not None:
+        return TimeSplit(instant(valid_start), instant(test_start))
     if n < 3:
-        raise ModelError(f"training needs at least 3 days of features (train, validation, test); got {n}")
-    if test_start is not None:
-        n_test = sum(d >= test_start for d in ordered)
-    else:
-        n_test = max(1, math.ceil(test_fraction * n))
-    if valid_start is not None:
-        n_valid = sum(d >= valid_start for d in ordered) - n_test
-    else:
-        n_valid = max(1, math.ceil(valid_fraction * n))
-    while n - n_valid - n_test < 1 and max(n_valid, n_test) > 1:  # keep a training day: shrink the larger
-        if n_valid >= n_test and valid_start is None:
+        raise ModelError(
+            f"training needs at least 3 days of features (train, validation, test); got {n}. "
+            "Give --valid-start and --test-start times to split inside days"
+        )
+    n_test = max(1, math.ceil(test_fraction * n))
+    n_valid = max(1, math.ceil(valid_fraction * n))
+    while n - n_valid - n_test < 1:  # keep a training day: shrink the larger
+        if n_valid >= n_test:
             n_valid -= 1
         else:
             n_test -= 1
-    n_train = n - n_valid - n_test
-    return TimeSplit(
-        tuple(ordered[:n_train]),
-        tuple(ordered[n_train : n_train + n_valid]),
-        tuple(ordered[n_train + n_valid :]),
-    )
+    v = instant(valid_start) if valid_start is not None else instant(ordered[n - n_test - n_valid])
+    t = instant(test_start) if test_start is not None else instant(ordered[n - n_test])
+    return TimeSplit(v, t)
 
 
 def split_masks(cutoffs: npt.NDArray[np.int64], split: TimeSplit, horizon_ms: int) -> dict[str, Bools]:
     """Row masks ``train``/``valid``/``test`` for `cutoffs`, with the purge described in the module
     docstring (``purged_train``/``purged_valid``: rows dropped because their label window
     ``(cutoff, cutoff + horizon]`` reaches the next split)."""
-    day = (cutoffs // DAY_MS).astype(np.int64)
-    epoch = dt.date(1970, 1, 1)
-
-    def in_days(days: tuple[dt.date, ...]) -> Bools:
-        ordinals = np.array([(d - epoch).days for d in days], dtype=np.int64)
-        return np.isin(day, ordinals)
-
-    valid_start, test_start = split.boundary_ms("valid"), split.boundary_ms("test")
-    train = in_days(split.train)
-    valid = in_days(split.valid)
-    train_ok = cutoffs + horizon_ms < valid_start
-    valid_ok = cutoffs + horizon_ms < test_start
+    v, t = split.valid_start_ms, split.test_start_ms
+    train = cutoffs < v
+    valid = (cutoffs >= v) & (cutoffs < t)
+    train_ok = cutoffs + horizon_ms < v
+    valid_ok = cutoffs + horizon_ms < t
     return {
         "train": train & train_ok,
         "valid": valid & valid_ok,
-        "test": in_days(split.test),
+        "test": cutoffs >= t,
         "purged_train": train & ~train_ok,
         "purged_valid": valid & ~valid_ok,
     }
@@ -373,7 +383,7 @@ def top_contributions(
 # ------------------------------------------------------------------------------------------ evaluate
 
 
-def alert_threshold(scores: F64, weight: F64, robot_days: int, budget: float) -> float:
+def alert_threshold(scores: F64, weight: F64, robot_days: float, budget: float) -> float:
     """The lowest score threshold whose alerts (weighted rows with ``score >= threshold``) stay within
     ``budget`` alerts per robot-day over `robot_days`; above every score when even the top one exceeds it."""
     if robot_days <= 0:
@@ -397,7 +407,7 @@ def binary_metrics(
     scores: F64,
     weight: F64,
     threshold: float,
-    robot_days: int,
+    robot_days: float,
     time_to_failure_s: F64 | None = None,
 ) -> dict[str, Any]:
     """Metrics with plain keys: ``pr_auc`` (average precision), ``roc_auc``, ``prevalence``, ``precision``,

@@ -46,24 +46,34 @@ CONFIG = load_config(env={}, overrides=OVERRIDES)
 # ------------------------------------------------------------------------------------------- units
 
 
-def test_time_split_by_fraction_and_by_date() -> None:
+def _midnight(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def test_time_split_by_fraction_and_by_time() -> None:
     days = [START + dt.timedelta(days=i) for i in range(8)]
     split = stage.time_split(days[::-1], 0.25, 0.25)  # order of the input does not matter
-    assert (
-        split.train == tuple(days[:4]) and split.valid == tuple(days[4:6]) and split.test == tuple(days[6:])
-    )
+    assert (split.valid_start_ms, split.test_start_ms) == (_midnight(days[4]), _midnight(days[6]))
+    assert split.robot_days(days + days) == {"train": 8.0, "valid": 4.0, "test": 4.0}  # two robots
     split = stage.time_split(days, 0.25, 0.25, valid_start=days[3], test_start=days[7])
-    assert split.train == tuple(days[:3]) and split.valid == tuple(days[3:7]) and split.test == (days[7],)
+    assert (split.valid_start_ms, split.test_start_ms) == (_midnight(days[3]), _midnight(days[7]))
     three = stage.time_split(days[:3], 0.4, 0.4)
-    assert (len(three.train), len(three.valid), len(three.test)) == (1, 1, 1)
+    assert (three.valid_start_ms, three.test_start_ms) == (_midnight(days[1]), _midnight(days[2]))
     with pytest.raises(ModelError, match="at least 3 days"):
         stage.time_split(days[:2], 0.25, 0.25)
+    # inside one day: instants (naive = UTC); exposure is split by the hour
+    noon, six = dt.datetime(2026, 11, 2, 12), dt.datetime(2026, 11, 2, 18)
+    one_day = stage.time_split([START], 0.25, 0.25, valid_start=noon, test_start=six)
+    assert one_day.robot_days([START]) == {"train": 0.5, "valid": 0.25, "test": 0.25}
+    assert one_day.spans() == {"valid_start": "2026-11-02T12:00:00Z", "test_start": "2026-11-02T18:00:00Z"}
+    with pytest.raises(ModelError, match="must start before"):
+        stage.time_split([START], 0.25, 0.25, valid_start=six, test_start=noon)
 
 
 def test_split_masks_purge_rows_whose_label_window_reaches_the_next_split() -> None:
     days = [START + dt.timedelta(days=i) for i in range(3)]
     split = stage.time_split(days, 0.3, 0.3)
-    valid_start, test_start = split.boundary_ms("valid"), split.boundary_ms("test")
+    valid_start, test_start = split.valid_start_ms, split.test_start_ms
     horizon = 300_000
     cutoffs = np.array(
         [valid_start - horizon - 1, valid_start - horizon, valid_start + 5, test_start - horizon, test_start],
@@ -247,12 +257,8 @@ def test_per_code_target_and_artifacts(precursor_out: Store, tmp_path: Path) -> 
                 "median_lead_s", "n_pos", "n_neg"):  # fmt: skip
         assert key in metrics["test"]
     meta = json.loads((folder / "metadata.json").read_text())
-    assert (
-        meta["split"]["train"][1]
-        < meta["split"]["valid"][0]
-        <= meta["split"]["valid"][1]
-        < meta["split"]["test"][0]
-    )
+    assert meta["split"]["valid_start"] < meta["split"]["test_start"]
+    assert meta["split"]["robot_days"] == {"train": 8.0, "valid": 4.0, "test": 4.0}
     assert len(meta["features_used"]["partitions"]) == 4 * DAYS
     html = (folder / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') >= 5
@@ -307,3 +313,24 @@ def test_no_positives_is_a_clear_error(precursor_out: Store) -> None:
     config = load_config(env={}, overrides=[*OVERRIDES, "train.targets=[NO_SUCH_CODE]"])
     with pytest.raises(ModelError, match="positives"):
         _train(precursor_out, config)
+
+
+def test_distributed_training_on_real_worker_processes(
+    precursor_out: Store, dask_cluster_address: Any, tmp_path: Path, capsys: Any
+) -> None:
+    """`telemetry train --distributed` boosts with lightgbm.dask on a 2-worker cluster; the best iteration
+    is picked on the validation days afterwards (lightgbm.dask has no early stopping)."""
+    dask_cluster_address.ensure_workers()
+    args = ["train", "--features", precursor_out.url, "--out", str(tmp_path), "--distributed",
+            "--scheduler", dask_cluster_address.address, "--set", "train.timeout_s=300"]  # fmt: skip
+    for item in OVERRIDES:
+        args += ["--set", item]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    (meta_path,) = list(tmp_path.glob("models/*/metadata.json"))
+    meta = json.loads(meta_path.read_text())
+    assert meta["distributed"] is True
+    assert 1 <= meta["best_iteration"] <= CONFIG.train.max_rounds
+    test = meta["metrics"]["test"]
+    assert test["pr_auc"] > 10 * test["prevalence"]
+    assert "report" in out
