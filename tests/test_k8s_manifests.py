@@ -138,10 +138,8 @@ def test_entrypoint_runs_telemetry_and_dask() -> None:
         "version": ["--version"],
         # the operator's pods pass `dask worker ...` as args: it must reach the Dask CLI, not `telemetry dask`
         "worker": ["dask", "worker", "--help"],
-        # telemetry's exit status comes through (2: a configuration error)
-        "bad": ["config", "show", "--set", "cluster.kind=nowhere"],
     }
-    procs = {  # concurrently: each one imports telemetry or distributed
+    procs = {  # concurrently: one imports telemetry, the other distributed
         name: subprocess.Popen(
             ["/bin/sh", str(ENTRYPOINT), *args],
             stdout=subprocess.PIPE,
@@ -155,8 +153,6 @@ def test_entrypoint_runs_telemetry_and_dask() -> None:
     assert done["version"] == (f"telemetry {__version__}\n", "", 0)
     out, err, code = done["worker"]
     assert code == 0 and out.startswith("Usage: dask worker"), err
-    out, err, code = done["bad"]
-    assert code == 2 and "cluster.kind" in err
     assert {"--nthreads", "--memory-limit", "--name"} <= dask_command_options("worker")
 
 
