@@ -308,12 +308,8 @@ def test_example_job_runs_on_the_analyst_cluster(tmp_path: Path) -> None:
     assert config.store.s3.key is None and "AWS_" not in config_map["data"]["telemetry.yaml"]
     pod = job["spec"]["template"]["spec"]
     (run,) = pod["containers"]
-    assert [*run["command"], *run["args"]] == [
-        "telemetry",
-        "run",
-        "--config",
-        "/etc/telemetry/telemetry.yaml",
-    ]
+    assert "command" not in run  # the image's entry point: tini, then telemetry
+    assert run["args"] == ["run", "--config", "/etc/telemetry/telemetry.yaml"]
     volume = {v["name"]: v for v in pod["volumes"]}["config"]
     assert volume["configMap"] == {"name": config_map["metadata"]["name"], "defaultMode": 0o444}
     # the run reads the store with the same Secret the workers get

@@ -205,8 +205,7 @@ spec:
     - name: run
       image: {{ include "telemetry.image" . }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
-      command:
-        - telemetry
+      # the image's entry point: tini (PID 1, forwards SIGTERM) -> telemetry
       args:
         - run
         - --config
