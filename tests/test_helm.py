@@ -581,7 +581,7 @@ def test_a_change_of_the_dask_pods_renames_the_cluster_so_that_upgrades_replace_
 
     base = names({})
     for change in (
-        {"image": {"tag": "0.2.0"}},
+        {"image": {"tag": "9.9.9"}},
         {"dask": {"memoryLimit": "3GiB"}},
         {"dask": {"worker": {"resources": {"limits": {"memory": "8Gi"}}}}},
         {"store": {"s3": {"credentials": {"existingSecret": SECRET}}}},
