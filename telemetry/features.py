@@ -129,16 +129,15 @@ def build_features(
     }
     for spec in config.sampled_signals:
         signal = aligned.signals[spec.name]
-        windows = {w: _Window(aligned.ticks, signal, cutoffs, lo, hi) for w, (lo, hi) in ranges.items()}
-        if aligned.step_ms is not None:  # grid: the longest window in ticks follows from the configuration
-            longest_core = -(-config.features.longest_window_ms // aligned.step_ms) + 2
-        else:  # anchor clock: from the data (only matters for windows longer than 4,096 ticks)
-            longest_core = max(int((win.e - win.lo).max(initial=0)) for win in windows.values())
+        windows = {w: _Window(aligned.ticks, signal, cutoffs, w, lo, hi) for w, (lo, hi) in ranges.items()}
+        length = _segment_length(aligned, config, windows)
+        shared = _SignalTicks(aligned.ticks, windows, length)
         for field in spec.numeric:
-            prepared = _NumericTicks(aligned.ticks, signal, signal.values[field], longest_core)
+            prepared = _NumericTicks(shared, signal, signal.values[field])
             for w, win in windows.items():
                 for stat, values in prepared.stats(win).items():
                     columns[str(FeatureName(spec.name, field, stat, None, w))] = values
+        del shared
         for field in spec.categorical:
             cat = _CategoricalTicks(aligned.ticks, signal, signal.values[field])
             for w, win in windows.items():
@@ -175,8 +174,11 @@ class _Window:
     are gathered into a small matrix where a match at or after ``c`` is replaced by the backward match.
     """
 
-    def __init__(self, ticks: I64, signal: AlignedSignal, cutoffs: I64, lo: I64, hi: I64) -> None:
+    def __init__(
+        self, ticks: I64, signal: AlignedSignal, cutoffs: I64, window_s: int, lo: I64, hi: I64
+    ) -> None:
         self.ticks, self.signal, self.cutoffs, self.lo, self.hi = ticks, signal, cutoffs, lo, hi
+        self.window_s = window_s
         tolerance = signal.spec.tolerance_ms if signal.spec.direction == "nearest" else 0
         edge_start = np.searchsorted(ticks, cutoffs - tolerance, side="left").astype(np.int64)
         self.e = np.clip(edge_start, lo, hi)
@@ -194,13 +196,6 @@ class _Window:
         ) / 1000.0
         self.n_ticks = hi - lo
         self._plans: dict[int, dict[str, Any]] = {}
-        core_len = self.e - lo
-        nonempty = core_len > 0
-        level = np.zeros(len(cutoffs), dtype=np.int64)
-        level[nonempty] = np.floor(np.log2(core_len[nonempty])).astype(np.int64)
-        self.sparse_groups = [
-            (int(k), np.flatnonzero(nonempty & (level == k))) for k in np.unique(level[nonempty])
-        ]
 
     def segment_plan(self, length: int) -> dict[str, Any]:
         """Indices for sums over the core from prefix sums restarted every ``length`` ticks (cached)."""
@@ -213,6 +208,8 @@ class _Window:
             same = seg_a == seg_b
             self._plans[length] = {
                 "a": a_s,
+                "before_a": np.maximum(a_s - 1, 0),
+                "a_starts_segment": a_s % length == 0,
                 "last": last,
                 "end_a": np.where(same, last, (seg_a + 1) * length - 1),
                 "same": same,
@@ -231,22 +228,102 @@ class _Window:
         return self.signal.matched_values(values, self.edge_rows)
 
 
+def _segment_length(aligned: Aligned, config: TelemetryConfig, windows: dict[int, _Window]) -> int:
+    """Ticks per prefix-sum segment: a power of two above the longest window core (so a core spans at most
+    two segments), at least 512 ticks on a grid clock (from the configuration alone) and 4,096 on an anchor
+    clock (where the longest core comes from the data, so the length only varies for very long windows)."""
+    if aligned.step_ms is not None:
+        longest_core = -(-config.features.longest_window_ms // aligned.step_ms) + 2
+        floor = 512
+    else:
+        longest_core = max(int((win.e - win.lo).max(initial=0)) for win in windows.values())
+        floor = 4096
+    return max(floor, 1 << int(np.ceil(np.log2(longest_core + 1))))
+
+
+class _SignalTicks:
+    """Per-signal structures shared by its numeric fields.
+
+    - times: per tick, seconds since its segment's first tick (segments of ``length`` ticks);
+    - time sums (count, t, t^2 prefix sums) and the latest valid tick, per distinct validity mask (the
+      fields of one signal are usually null together);
+    - the elementary intervals of every window core: the sorted distinct core bounds ``lo`` and ``e`` of
+      all windows cut the ticks into intervals, each core is a run of whole intervals, so min and max of a
+      core are a range query over per-interval minima (a small sparse table) instead of over ticks.
+    """
+
+    def __init__(self, ticks: I64, windows: dict[int, _Window], length: int) -> None:
+        self.ticks, self.length = ticks, length
+        n_ticks = len(ticks)
+        seg_first = (np.arange(n_ticks) // length) * length
+        self.tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
+        self._time_sums: list[tuple[npt.NDArray[np.bool_], dict[str, Any]]] = []
+        cut = np.unique(np.concatenate([np.concatenate([w.lo, w.e]) for w in windows.values()]))
+        self.bounds = cut[cut < n_ticks]
+        self.queries: dict[int, list[tuple[int, I64, I64, I64]]] = {}
+        self.longest_run = 1
+        for w, win in windows.items():  # core [lo, e) = intervals [p, q)
+            p = np.searchsorted(self.bounds, win.lo).astype(np.int64)
+            q = np.searchsorted(self.bounds, win.e).astype(np.int64)
+            runs = q - p
+            nonempty = runs > 0
+            level = np.zeros(len(runs), dtype=np.int64)
+            level[nonempty] = np.floor(np.log2(runs[nonempty])).astype(np.int64)
+            self.queries[w] = [
+                (int(k), sel, p[sel], q[sel] - (1 << int(k)))
+                for k in np.unique(level[nonempty])
+                for sel in [np.flatnonzero(nonempty & (level == k))]
+            ]
+            self.longest_run = max(self.longest_run, int(runs.max(initial=1)))
+
+    def time_sums(self, valid: npt.NDArray[np.bool_]) -> dict[str, Any]:
+        """Prefix sums (restarted every segment) of count, t and t^2 over valid ticks, and the latest
+        valid tick at or before each tick; computed once per distinct validity mask."""
+        for mask, sums in self._time_sums:
+            if np.array_equal(mask, valid):
+                return sums
+        w = valid.astype(np.float64)
+        wt = w * self.tau
+        sums = {
+            "n": _segmented_cumsum(w, self.length),
+            "st": _segmented_cumsum(wt, self.length),
+            "stt": _segmented_cumsum(wt * self.tau, self.length),
+            "last_valid": _last_valid_index(valid),
+        }
+        self._time_sums.append((valid, sums))
+        return sums
+
+    def interval_table(self, x: F64, reduce: Any) -> list[F64]:
+        """Sparse table of ``reduce`` (``np.fmin``/``np.fmax``, nulls ignored) over the intervals."""
+        if len(self.bounds) == 0:
+            return [np.zeros(0)]
+        return _sparse_table(reduce.reduceat(x, self.bounds), self.longest_run, reduce)
+
+    def query(self, table: list[F64], window_s: int, reduce: Any, n_rows: int) -> F64:
+        """``reduce`` over each core of window ``window_s`` (NaN when empty or all null)."""
+        out = np.full(n_rows, np.nan)
+        for level, sel, first, second in self.queries[window_s]:
+            out[sel] = reduce(table[level][first], table[level][second])
+        return out
+
+
 class _NumericTicks:
     """Per-tick structures of one numeric field, built once and queried for every window.
 
     Window sums (count, x, x^2, t, t^2, t*x) come from prefix sums restarted every ``length`` ticks, with
     times relative to each segment's first tick and values centred on a reference value, so rounding never
     accumulates over a day; a core range spans at most two segments and is shifted to the cutoff's time
-    origin. Min and max come from sparse tables (``np.fmin``/``np.fmax`` ignore nulls).
+    origin. Min and max come from the per-interval minima and maxima of :class:`_SignalTicks`
+    (``np.fmin``/``np.fmax`` ignore nulls).
     """
 
     _SUMS = ("n", "sx", "sxx", "st", "stt", "stx")
 
-    def __init__(self, ticks: I64, signal: AlignedSignal, sample_values: F64, longest_core: int) -> None:
-        self.ticks, self.signal, self.sample_values = ticks, signal, sample_values
+    def __init__(self, shared: _SignalTicks, signal: AlignedSignal, sample_values: F64) -> None:
+        self.shared, self.ticks, self.signal, self.sample_values = shared, shared.ticks, signal, sample_values
         self.x = signal.matched_values(sample_values)
-        n_ticks = len(ticks)
-        self.length = max(4096, 1 << int(np.ceil(np.log2(longest_core + 1))))
+        n_ticks = len(self.ticks)
+        self.length = shared.length
         valid = ~np.isnan(self.x)
         # values are centred on their segment's first value: sums of squares stay well conditioned, the
         # reference precedes every window core that uses it (no information from after a cutoff, not even
@@ -254,16 +331,19 @@ class _NumericTicks:
         # results stay bit-identical whatever the partitioning; outliers are handled by the exact fallback
         self.seg_ref = _segment_first_values(self.x, self.length)
         ref = np.repeat(self.seg_ref, self.length)[:n_ticks]
-        seg_first = (np.arange(n_ticks) // self.length) * self.length
-        tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
         x0 = np.where(valid, self.x - ref, 0.0)
-        w = valid.astype(np.float64)
-        wt = w * tau
-        self.per_tick = {"n": w, "sx": x0, "sxx": x0 * x0, "st": wt, "stt": wt * tau, "stx": tau * x0}
-        self.prefix = {k: _segmented_cumsum(v, self.length) for k, v in self.per_tick.items()}
-        self.mins = _sparse_table(self.x, longest_core, np.fmin)
-        self.maxs = _sparse_table(self.x, longest_core, np.fmax)
-        self.last_valid = _last_valid_index(valid)
+        time_sums = shared.time_sums(valid)
+        self.prefix = {
+            "n": time_sums["n"],
+            "st": time_sums["st"],
+            "stt": time_sums["stt"],
+            "sx": _segmented_cumsum(x0, self.length),
+            "sxx": _segmented_cumsum(x0 * x0, self.length),
+            "stx": _segmented_cumsum(shared.tau * x0, self.length),
+        }
+        self.last_valid: I64 = time_sums["last_valid"]
+        self.mins = shared.interval_table(self.x, np.fmin)
+        self.maxs = shared.interval_table(self.x, np.fmax)
 
     def _core_sums(self, window: _Window, edge_ref: F64) -> tuple[dict[str, F64], F64]:
         """Sums over each window's core ticks, values relative to a window reference, times to the cutoff.
@@ -278,8 +358,10 @@ class _NumericTicks:
         plan = window.segment_plan(self.length)
         a, last, end_a, same = plan["a"], plan["last"], plan["end_a"], plan["same"]
         delta_a, delta_b = plan["delta_a"], plan["delta_b"]
-        pa_ = {k: self.prefix[k][end_a] - self.prefix[k][a] + self.per_tick[k][a] for k in self._SUMS}
-        pb_ = {k: np.where(same, 0.0, self.prefix[k][last]) for k in self._SUMS}
+        before_a, a_first = plan["before_a"], plan["a_starts_segment"]
+        prefix = self.prefix
+        pa_ = {k: prefix[k][end_a] - np.where(a_first, 0.0, prefix[k][before_a]) for k in self._SUMS}
+        pb_ = {k: np.where(same, 0.0, prefix[k][last]) for k in self._SUMS}
         ref_a, ref_b = self.seg_ref[a // self.length], self.seg_ref[last // self.length]
         ref = np.where(pa_["n"] > 0, ref_a, np.where(pb_["n"] > 0, ref_b, edge_ref))
         for part, part_ref in ((pa_, ref_a), (pb_, ref_b)):  # re-centre each part on the window reference
@@ -360,6 +442,17 @@ class _NumericTicks:
         sxx_t = n * stt - st * st
         slope_ok = (n >= 2) & (sxx_t > 0)
         slope = np.where(slope_ok, (n * stx - st * sx) / np.where(slope_ok, sxx_t, 1.0), np.nan)
+        lo, e = window.lo, window.e
+        edge_min = np.min(np.where(ve, xe, np.inf), axis=1, initial=np.inf)
+        edge_max = np.max(np.where(ve, xe, -np.inf), axis=1, initial=-np.inf)
+        n_rows = len(window.cutoffs)
+        lows = np.fmin(self.shared.query(self.mins, window.window_s, np.fmin, n_rows), edge_min)
+        highs = np.fmax(self.shared.query(self.maxs, window.window_s, np.fmax, n_rows), edge_max)
+        mean = np.where(has, ref + mean0, np.nan)
+        # A constant window (min == max, exact) has that value as its mean, no spread and a zero slope.
+        constant = has & (lows == highs)
+        mean[constant], var[constant] = lows[constant], 0.0
+        slope[constant & slope_ok] = 0.0
         # Single-pass sums lose what lies below ~1e-16 of the running totals they are differenced from.
         # Where that rounding could reach 1e-9 of the window's own spread (near-constant windows, or a huge
         # value earlier in the segment), variance and slope are recomputed two-pass from the window's values.
@@ -367,15 +460,11 @@ class _NumericTicks:
         eps = np.finfo(np.float64).eps
         rounding = 8 * eps * magnitude
         rounding_sum = 8 * eps * np.sqrt(self.length * magnitude)  # bounds the rounding of the value sum
-        suspect = np.flatnonzero(has & ((rounding >= 1e-9 * n * var) | (rounding_sum >= 1e-10 * safe_n)))
-        mean = np.where(has, ref + mean0, np.nan)
+        suspect = np.flatnonzero(
+            has & ~constant & ((rounding >= 1e-9 * n * var) | (rounding_sum >= 1e-10 * safe_n))
+        )
         if len(suspect):
             var[suspect], slope[suspect], mean[suspect] = self._exact_moments(window, suspect, xe)
-        lo, e = window.lo, window.e
-        edge_min = np.min(np.where(ve, xe, np.inf), axis=1, initial=np.inf)
-        edge_max = np.max(np.where(ve, xe, -np.inf), axis=1, initial=-np.inf)
-        lows = np.fmin(_query_sparse(self.mins, window, np.fmin), edge_min)
-        highs = np.fmax(_query_sparse(self.maxs, window, np.fmax), edge_max)
         last = _last_edge(xe, ve)
         core_last = _last_in_range(self.x, self.last_valid, lo, e)
         last = np.where(np.isnan(last), core_last, last)
@@ -417,15 +506,6 @@ def _sparse_table(x: F64, longest: int, reduce: Any) -> list[F64]:
         prev, half = levels[-1], 1 << (len(levels) - 1)
         levels.append(reduce(prev[:-half], prev[half:]) if len(prev) > half else prev[:0])
     return levels
-
-
-def _query_sparse(levels: list[F64], window: _Window, reduce: Any) -> F64:
-    """``reduce`` over each core range ``x[lo:e)`` (NaN for empty ranges or when every value is null)."""
-    out = np.full(len(window.lo), np.nan)
-    for level, sel in window.sparse_groups:
-        table = levels[level]
-        out[sel] = reduce(table[window.lo[sel]], table[window.e[sel] - (1 << level)])
-    return out
 
 
 def _last_valid_index(valid: npt.NDArray[np.bool_]) -> I64:
