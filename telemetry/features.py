@@ -388,32 +388,43 @@ class _NumericTicks:
         )
 
     def _exact_moments(self, window: _Window, rows: I64, edge_values: F64) -> tuple[F64, F64, F64]:
-        """Two-pass variance, least-squares slope (per second) and mean of the windows ``rows``."""
+        """Two-pass variance, least-squares slope (per second) and mean of the windows ``rows``.
+
+        Windows are batched by core length (bounded temporaries) and laid out one column per window, so
+        every sum runs down a column in tick order: a window's result does not depend on the other windows
+        of its batch or on their lengths (trailing padding adds exact zeros).
+        """
         var, slope, means = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
-        start = 0
-        for part in np.array_split(rows, max(1, len(rows) // 2048)):
-            lo, e, cut = window.lo[part], window.e[part], window.cutoffs[part]
-            width = int((e - lo).max(initial=0))
-            idx = np.minimum(lo[:, None] + np.arange(width)[None, :], max(len(self.x) - 1, 0))
-            inside = (lo[:, None] + np.arange(width)[None, :]) < e[:, None]
-            core_x = np.where(inside, self.x[idx] if len(self.x) else np.nan, np.nan)
-            core_t = (self.ticks[idx] - cut[:, None]) / 1000.0 if len(self.ticks) else np.zeros(idx.shape)
-            values = np.concatenate([core_x, edge_values[part]], axis=1)
-            times = np.concatenate([core_t, window.edge_time_s[part]], axis=1)
-            valid = ~np.isnan(values)
-            n = valid.sum(axis=1)
-            mean = np.where(valid, values, 0.0).sum(axis=1) / n
-            t_mean = np.where(valid, times, 0.0).sum(axis=1) / n
-            dx = np.where(valid, values - mean[:, None], 0.0)
-            dt_ = np.where(valid, times - t_mean[:, None], 0.0)
-            stt = (dt_ * dt_).sum(axis=1)
+        if len(rows) == 0 or len(self.x) == 0:
+            var[:], slope[:], means[:] = np.nan, np.nan, np.nan  # no ticks: only edges (never suspect)
+            return var, slope, means
+        lengths = window.e[rows] - window.lo[rows]
+        order = np.argsort(lengths, kind="stable")
+        cells = np.cumsum(np.maximum(lengths[order], 1))  # batches of about 2**17 matrix cells
+        batches = np.split(order, np.flatnonzero(np.diff(cells // (1 << 17))) + 1)
+        last_tick = len(self.x) - 1
+        for batch in batches:
+            part = rows[batch]
+            lo, length, cut = window.lo[part], lengths[batch], window.cutoffs[part]
+            step = np.arange(int(length.max(initial=0)))[:, None]
+            idx = np.minimum(lo[None, :] + step, last_tick)
+            x = self.x[idx]
+            valid = (step < length[None, :]) & ~np.isnan(x)
+            t = (self.ticks[idx] - cut[None, :]) / 1000.0
+            xe = np.ascontiguousarray(edge_values[part].T)
+            te = np.ascontiguousarray(window.edge_time_s[part].T)
+            ve = ~np.isnan(xe)
+            n = valid.sum(axis=0) + ve.sum(axis=0)  # counts: exact
+            mean = (_column_sums(np.where(valid, x, 0.0)) + _column_sums(np.where(ve, xe, 0.0))) / n
+            t_mean = (_column_sums(np.where(valid, t, 0.0)) + _column_sums(np.where(ve, te, 0.0))) / n
+            dx, dxe = np.where(valid, x - mean, 0.0), np.where(ve, xe - mean, 0.0)
+            dt, dte = np.where(valid, t - t_mean, 0.0), np.where(ve, te - t_mean, 0.0)
+            stt = _column_sums(dt * dt) + _column_sums(dte * dte)
+            stx = _column_sums(dt * dx) + _column_sums(dte * dxe)
             ok = (n >= 2) & (stt > 0)
-            var[start : start + len(part)] = (dx * dx).sum(axis=1) / n
-            means[start : start + len(part)] = mean
-            slope[start : start + len(part)] = np.where(
-                ok, (dt_ * dx).sum(axis=1) / np.where(ok, stt, 1.0), np.nan
-            )
-            start += len(part)
+            var[batch] = (_column_sums(dx * dx) + _column_sums(dxe * dxe)) / n
+            means[batch] = mean
+            slope[batch] = np.where(ok, stx / np.where(ok, stt, 1.0), np.nan)
         return var, slope, means
 
     def stats(self, window: _Window) -> dict[str, npt.NDArray[Any]]:
@@ -479,6 +490,15 @@ class _NumericTicks:
             "count": count,
             "coverage": np.where(window.n_ticks > 0, count / np.maximum(window.n_ticks, 1), 0.0),
         }
+
+
+def _column_sums(matrix: F64) -> F64:
+    """Sum of each column, added up sequentially from the first row: trailing zero rows never change a
+    column's result, whatever the matrix's other columns (NumPy sums a single contiguous column, like any
+    contiguous run, pairwise, so that case goes through the sequential ``cumsum``)."""
+    single = matrix.shape[1] == 1 and len(matrix) > 1
+    sums: F64 = np.cumsum(matrix, axis=0)[-1] if single else matrix.sum(axis=0)
+    return sums
 
 
 def _segment_first_values(x: F64, length: int) -> F64:
