@@ -131,7 +131,7 @@ def build_features(
         signal = aligned.signals[spec.name]
         windows = {w: _Window(aligned.ticks, signal, cutoffs, w, lo, hi) for w, (lo, hi) in ranges.items()}
         length = _segment_length(aligned, config, windows)
-        shared = _SignalTicks(aligned.ticks, windows, length)
+        shared = _SignalTicks(aligned.ticks, signal, windows, length)
         for field in spec.numeric:
             prepared = _NumericTicks(shared, signal, signal.values[field])
             for w, win in windows.items():
@@ -252,14 +252,20 @@ class _SignalTicks:
       core are a range query over per-interval minima (a small sparse table) instead of over ticks.
     """
 
-    def __init__(self, ticks: I64, windows: dict[int, _Window], length: int) -> None:
+    def __init__(self, ticks: I64, signal: AlignedSignal, windows: dict[int, _Window], length: int) -> None:
         self.ticks, self.length = ticks, length
         n_ticks = len(ticks)
         seg_first = (np.arange(n_ticks) // length) * length
         self.tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
+        self.tau_blocks = np.concatenate([self.tau, np.zeros((-n_ticks) % length)]).reshape(-1, length)
+        self.rows = np.where(signal.match >= 0, signal.match, len(signal.ts))  # unmatched: a null sentinel
         self._time_sums: list[tuple[npt.NDArray[np.bool_], dict[str, Any]]] = []
-        cut = np.unique(np.concatenate([np.concatenate([w.lo, w.e]) for w in windows.values()]))
-        self.bounds = cut[cut < n_ticks]
+        self._core_time: dict[tuple[int, int], dict[str, F64]] = {}
+        is_bound = np.zeros(n_ticks + 1, dtype=bool)
+        for win in windows.values():
+            is_bound[win.lo] = True
+            is_bound[win.e] = True
+        self.bounds = np.flatnonzero(is_bound[:n_ticks])
         self.queries: dict[int, list[tuple[int, I64, I64, I64]]] = {}
         self.longest_run = 1
         for w, win in windows.items():  # core [lo, e) = intervals [p, q)
@@ -275,6 +281,10 @@ class _SignalTicks:
                 for sel in [np.flatnonzero(nonempty & (level == k))]
             ]
             self.longest_run = max(self.longest_run, int(runs.max(initial=1)))
+
+    def matched(self, sample_values: F64) -> F64:
+        """Per tick: the value of its match (NaN when none)."""
+        return np.append(sample_values, np.nan)[self.rows]
 
     def time_sums(self, valid: npt.NDArray[np.bool_]) -> dict[str, Any]:
         """Prefix sums (restarted every segment) of count, t and t^2 over valid ticks, and the latest
@@ -292,6 +302,39 @@ class _SignalTicks:
         }
         self._time_sums.append((valid, sums))
         return sums
+
+    def core_time_sums(self, sums: dict[str, Any], window: _Window) -> dict[str, F64]:
+        """The value-independent part of the core sums of one window for one validity mask (cached): count
+        and t of the two segment parts, and count, t, t^2 over the core with times relative to the cutoff
+        (0 for empty cores)."""
+        key = (id(sums), window.window_s)
+        if key not in self._core_time:
+            plan = window.segment_plan(self.length)
+            end_a, last, same = plan["end_a"], plan["last"], plan["same"]
+            before_a, a_first = plan["before_a"], plan["a_starts_segment"]
+            pa_ = {k: sums[k][end_a] - np.where(a_first, 0.0, sums[k][before_a]) for k in ("n", "st", "stt")}
+            pb_ = {k: np.where(same, 0.0, sums[k][last]) for k in ("n", "st", "stt")}
+            da, db = plan["delta_a"], plan["delta_b"]
+            st = pa_["st"] + da * pa_["n"] + pb_["st"] + db * pb_["n"]
+            stt = (
+                pa_["stt"]
+                + 2 * da * pa_["st"]
+                + da * da * pa_["n"]
+                + pb_["stt"]
+                + 2 * db * pb_["st"]
+                + db * db * pb_["n"]
+            )
+            empty = plan["empty"]
+            self._core_time[key] = {
+                "pa_n": pa_["n"],
+                "pb_n": pb_["n"],
+                "pa_st": pa_["st"],
+                "pb_st": pb_["st"],
+                "n": np.where(empty, 0.0, pa_["n"] + pb_["n"]),
+                "st": np.where(empty, 0.0, st),
+                "stt": np.where(empty, 0.0, stt),
+            }
+        return self._core_time[key]
 
     def interval_table(self, x: F64, reduce: Any) -> list[F64]:
         """Sparse table of ``reduce`` (``np.fmin``/``np.fmax``, nulls ignored) over the intervals."""
@@ -321,25 +364,28 @@ class _NumericTicks:
 
     def __init__(self, shared: _SignalTicks, signal: AlignedSignal, sample_values: F64) -> None:
         self.shared, self.ticks, self.signal, self.sample_values = shared, shared.ticks, signal, sample_values
-        self.x = signal.matched_values(sample_values)
-        n_ticks = len(self.ticks)
-        self.length = shared.length
-        valid = ~np.isnan(self.x)
+        n_ticks, length = len(self.ticks), shared.length
+        self.length = length
+        # per tick in segments of ``length`` (the last one padded with nulls): each tick's matched value
+        n_segments = -(-n_ticks // length)
+        padded = np.full(n_segments * length, np.nan)
+        padded[:n_ticks] = shared.matched(sample_values)
+        self.x = padded[:n_ticks]
+        blocks = padded.reshape(n_segments, length)
+        valid_blocks = ~np.isnan(blocks)
         # values are centred on their segment's first value: sums of squares stay well conditioned, the
         # reference precedes every window core that uses it (no information from after a cutoff, not even
         # in rounding), and it depends only on the span's ticks, never on how much halo data was passed, so
         # results stay bit-identical whatever the partitioning; outliers are handled by the exact fallback
-        self.seg_ref = _segment_first_values(self.x, self.length)
-        ref = np.repeat(self.seg_ref, self.length)[:n_ticks]
-        x0 = np.where(valid, self.x - ref, 0.0)
-        time_sums = shared.time_sums(valid)
-        self.prefix = {
-            "n": time_sums["n"],
-            "st": time_sums["st"],
-            "stt": time_sums["stt"],
-            "sx": _segmented_cumsum(x0, self.length),
-            "sxx": _segmented_cumsum(x0 * x0, self.length),
-            "stx": _segmented_cumsum(shared.tau * x0, self.length),
+        first = np.argmax(valid_blocks, axis=1)
+        self.seg_ref = np.where(valid_blocks.any(axis=1), blocks[np.arange(n_segments), first], 0.0)
+        x0 = blocks - self.seg_ref[:, None]
+        np.copyto(x0, 0.0, where=~valid_blocks)
+        time_sums = self.time_sums = shared.time_sums(valid_blocks.reshape(-1)[:n_ticks])
+        self.prefix = {  # inclusive prefix sums restarted every segment
+            "sx": np.cumsum(x0, axis=1).reshape(-1)[:n_ticks],
+            "sxx": np.cumsum(x0 * x0, axis=1).reshape(-1)[:n_ticks],
+            "stx": np.cumsum(shared.tau_blocks * x0, axis=1).reshape(-1)[:n_ticks],
         }
         self.last_valid: I64 = time_sums["last_valid"]
         self.mins = shared.interval_table(self.x, np.fmin)
@@ -359,33 +405,29 @@ class _NumericTicks:
         a, last, end_a, same = plan["a"], plan["last"], plan["end_a"], plan["same"]
         delta_a, delta_b = plan["delta_a"], plan["delta_b"]
         before_a, a_first = plan["before_a"], plan["a_starts_segment"]
+        time = self.shared.core_time_sums(self.time_sums, window)
         prefix = self.prefix
-        pa_ = {k: prefix[k][end_a] - np.where(a_first, 0.0, prefix[k][before_a]) for k in self._SUMS}
-        pb_ = {k: np.where(same, 0.0, prefix[k][last]) for k in self._SUMS}
+        pa_ = {
+            k: prefix[k][end_a] - np.where(a_first, 0.0, prefix[k][before_a]) for k in ("sx", "sxx", "stx")
+        }
+        pb_ = {k: np.where(same, 0.0, prefix[k][last]) for k in ("sx", "sxx", "stx")}
+        pa_n, pb_n = time["pa_n"], time["pb_n"]
         ref_a, ref_b = self.seg_ref[a // self.length], self.seg_ref[last // self.length]
-        ref = np.where(pa_["n"] > 0, ref_a, np.where(pb_["n"] > 0, ref_b, edge_ref))
-        for part, part_ref in ((pa_, ref_a), (pb_, ref_b)):  # re-centre each part on the window reference
-            shift = np.where(part["n"] > 0, part_ref - ref, 0.0)
-            part["sxx"] = part["sxx"] + 2 * shift * part["sx"] + shift * shift * part["n"]
-            part["stx"] = part["stx"] + shift * part["st"]
-            part["sx"] = part["sx"] + shift * part["n"]
-        out = {k: pa_[k] + pb_[k] for k in ("n", "sx", "sxx")}
-        out["st"] = pa_["st"] + delta_a * pa_["n"] + pb_["st"] + delta_b * pb_["n"]
-        out["stt"] = (
-            pa_["stt"]
-            + 2 * delta_a * pa_["st"]
-            + delta_a * delta_a * pa_["n"]
-            + pb_["stt"]
-            + 2 * delta_b * pb_["st"]
-            + delta_b * delta_b * pb_["n"]
-        )
+        ref = np.where(pa_n > 0, ref_a, np.where(pb_n > 0, ref_b, edge_ref))
+        for part, part_ref, n, st in ((pa_, ref_a, pa_n, time["pa_st"]), (pb_, ref_b, pb_n, time["pb_st"])):
+            shift = np.where(n > 0, part_ref - ref, 0.0)  # re-centre each part on the window reference
+            part["sxx"] = part["sxx"] + 2 * shift * part["sx"] + shift * shift * n
+            part["stx"] = part["stx"] + shift * st
+            part["sx"] = part["sx"] + shift * n
+        out = {k: pa_[k] + pb_[k] for k in ("sx", "sxx")}
         out["stx"] = pa_["stx"] + delta_a * pa_["sx"] + pb_["stx"] + delta_b * pb_["sx"]
         out["sxx_magnitude"] = (
-            self.prefix["sxx"][end_a] + np.where(same, 0.0, self.prefix["sxx"][last]) + np.abs(pb_["sxx"])
+            prefix["sxx"][end_a] + np.where(same, 0.0, prefix["sxx"][last]) + np.abs(pb_["sxx"])
         )
-        return {k: np.where(plan["empty"], 0.0, v) for k, v in out.items()}, np.where(
-            plan["empty"], edge_ref, ref
-        )
+        empty = plan["empty"]
+        result = {k: np.where(empty, 0.0, v) for k, v in out.items()}
+        result.update(n=time["n"], st=time["st"], stt=time["stt"])
+        return result, np.where(empty, edge_ref, ref)
 
     def _exact_moments(self, window: _Window, rows: I64, edge_values: F64) -> tuple[F64, F64, F64]:
         """Two-pass variance, least-squares slope (per second) and mean of the windows ``rows``.
@@ -499,17 +541,6 @@ def _column_sums(matrix: F64) -> F64:
     single = matrix.shape[1] == 1 and len(matrix) > 1
     sums: F64 = np.cumsum(matrix, axis=0)[-1] if single else matrix.sum(axis=0)
     return sums
-
-
-def _segment_first_values(x: F64, length: int) -> F64:
-    """First non-null value of each block of ``length`` elements (0.0 for an all-null block)."""
-    n_blocks = -(-len(x) // length)
-    if n_blocks == 0:
-        return np.zeros(0)
-    blocks = np.concatenate([x, np.full(n_blocks * length - len(x), np.nan)]).reshape(n_blocks, length)
-    valid = ~np.isnan(blocks)
-    first = np.argmax(valid, axis=1)
-    return np.where(valid.any(axis=1), blocks[np.arange(n_blocks), first], 0.0)
 
 
 def _segmented_cumsum(q: F64, length: int) -> F64:
