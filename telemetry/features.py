@@ -150,12 +150,11 @@ def build_features(
     names = [str(name) for name in feature_names(config)]
     features = pd.DataFrame(
         {  # categorical values: nullable string dtype whether or not the windows hold values (stable schema)
-            name: pd.Series(
-                columns[name], index=examples.index, dtype="string" if columns[name].dtype == object else None
-            )
+            name: pd.array(columns[name], dtype="string") if columns[name].dtype == object else columns[name]
             for name in names
         },
         index=examples.index,
+        copy=False,  # the arrays are this function's own
     )
     return pd.concat([examples, features], axis=1)
 
@@ -258,7 +257,7 @@ class _SignalTicks:
         seg_first = (np.arange(n_ticks) // length) * length
         self.tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
         self.tau_blocks = np.concatenate([self.tau, np.zeros((-n_ticks) % length)]).reshape(-1, length)
-        self.rows = np.where(signal.match >= 0, signal.match, len(signal.ts))  # unmatched: a null sentinel
+        self.matched_rows, self.unmatched = np.maximum(signal.match, 0), signal.match < 0
         self._time_sums: list[tuple[npt.NDArray[np.bool_], dict[str, Any]]] = []
         self._core_time: dict[tuple[int, int], dict[str, F64]] = {}
         is_bound = np.zeros(n_ticks + 1, dtype=bool)
@@ -284,7 +283,11 @@ class _SignalTicks:
 
     def matched(self, sample_values: F64) -> F64:
         """Per tick: the value of its match (NaN when none)."""
-        return np.append(sample_values, np.nan)[self.rows]
+        if len(sample_values) == 0:
+            return np.full(len(self.ticks), np.nan)
+        values = sample_values[self.matched_rows]
+        values[self.unmatched] = np.nan
+        return values
 
     def time_sums(self, valid: npt.NDArray[np.bool_]) -> dict[str, Any]:
         """Prefix sums (restarted every segment) of count, t and t^2 over valid ticks, and the latest
