@@ -102,26 +102,46 @@ def signal_columns(
     """``(ts, values per field)`` of one extracted signal table, sorted by ``ts`` (stable).
 
     Numeric fields become float64 with NaN for null, categorical fields object arrays with None for null.
-    Missing fields are all-null.
+    Missing fields are all-null. Arrow columns are converted one at a time (never the whole table).
     """
-    df = table.to_pandas() if isinstance(table, pa.Table) else table
-    if "ts" not in df.columns:
-        raise DataContractError(f"table of signal {spec.name!r} has no 'ts' column (got {list(df.columns)})")
-    ts = df["ts"].to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
-    if (ts == np.iinfo(np.int64).min).any():
-        raise DataContractError(f"signal {spec.name!r} has samples without ts")
-    order = np.argsort(ts, kind="stable")
+    names = table.column_names if isinstance(table, pa.Table) else list(table.columns)
+    if "ts" not in names:
+        raise DataContractError(f"table of signal {spec.name!r} has no 'ts' column (got {names})")
+
+    def column(name: str) -> pd.Series:
+        return table.column(name).to_pandas() if isinstance(table, pa.Table) else table[name]
+
+    if isinstance(table, pa.Table) and pa.types.is_integer(table.schema.field("ts").type):
+        if table.column("ts").null_count:
+            raise DataContractError(f"signal {spec.name!r} has samples without ts")
+        ts = table.column("ts").to_numpy().astype(np.int64, copy=False)
+    else:
+        ts = column("ts").to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
+        if (ts == np.iinfo(np.int64).min).any():
+            raise DataContractError(f"signal {spec.name!r} has samples without ts")
+    in_order = len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all())
+    order = None if in_order else np.argsort(ts, kind="stable")
+
+    def ordered(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if order is None else values[order]
+
     values: dict[str, npt.NDArray[Any]] = {}
     for field in spec.numeric:
-        col = df[field] if field in df.columns else pd.Series(np.nan, index=df.index)
-        values[field] = col.to_numpy(dtype=np.float64, na_value=np.nan)[order]
-    for field in spec.categorical:
-        if field in df.columns:
-            col = df[field].astype(object)
-            values[field] = col.where(col.notna(), None).to_numpy(dtype=object)[order]
+        if field not in names:
+            values[field] = np.full(len(ts), np.nan)
+        elif isinstance(table, pa.Table) and (
+            pa.types.is_floating(kind := table.schema.field(field).type) or pa.types.is_integer(kind)
+        ):  # nulls become NaN
+            values[field] = ordered(table.column(field).cast(pa.float64()).to_numpy(zero_copy_only=False))
         else:
-            values[field] = np.full(len(df), None, dtype=object)
-    return ts[order], values
+            values[field] = ordered(column(field).to_numpy(dtype=np.float64, na_value=np.nan))
+    for field in spec.categorical:
+        if field in names:
+            col = column(field).astype(object)
+            values[field] = ordered(col.where(col.notna(), None).to_numpy(dtype=object))
+        else:
+            values[field] = np.full(len(ts), None, dtype=object)
+    return ordered(ts), values
 
 
 def clock_ticks(config: TelemetryConfig, start: int, end: int, anchor_ts: I64 | None = None) -> I64:
