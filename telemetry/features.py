@@ -439,7 +439,7 @@ class _NumericTicks:
 
         Sums of ``d = x - shift`` with ``shift`` the window's minimum: every ``|d|`` is at most the window's
         range, and a window's variance is at least range^2 / (2n), so ``sum(d^2)/n - mean(d)^2`` loses at
-        most ~2 n^2 eps of the variance to rounding (4e-9 at n = 4,096), within the tolerance of a two-pass
+        most ~2 n^2 eps of the variance to rounding (7e-9 at n = 4,096), within the tolerance of a two-pass
         computation. Times are integer milliseconds from the window's first tick (exact sums).
 
         Windows are batched by length (bounded temporaries) and laid out one column per window, so every sum
@@ -523,7 +523,7 @@ class _NumericTicks:
         slope[constant & slope_ok] = 0.0
         # Single-pass sums lose what lies below ~1e-16 of the running totals they are differenced from.
         # Where that rounding could reach 1e-9 of the window's own spread (near-constant windows, or a huge
-        # value earlier in the segment), variance and slope are recomputed two-pass from the window's values.
+        # value earlier in the segment), mean, variance and slope are recomputed from the window's values.
         magnitude = core.pop("sxx_magnitude") + (xe0 * xe0).sum(axis=1)
         eps = np.finfo(np.float64).eps
         rounding = 8 * eps * magnitude
