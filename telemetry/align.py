@@ -102,26 +102,46 @@ def signal_columns(
     """``(ts, values per field)`` of one extracted signal table, sorted by ``ts`` (stable).
 
     Numeric fields become float64 with NaN for null, categorical fields object arrays with None for null.
-    Missing fields are all-null.
+    Missing fields are all-null. Arrow columns are converted one at a time (never the whole table).
     """
-    df = table.to_pandas() if isinstance(table, pa.Table) else table
-    if "ts" not in df.columns:
-        raise DataContractError(f"table of signal {spec.name!r} has no 'ts' column (got {list(df.columns)})")
-    ts = df["ts"].to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
-    if (ts == np.iinfo(np.int64).min).any():
-        raise DataContractError(f"signal {spec.name!r} has samples without ts")
-    order = np.argsort(ts, kind="stable")
+    names = table.column_names if isinstance(table, pa.Table) else list(table.columns)
+    if "ts" not in names:
+        raise DataContractError(f"table of signal {spec.name!r} has no 'ts' column (got {names})")
+
+    def column(name: str) -> pd.Series:
+        return table.column(name).to_pandas() if isinstance(table, pa.Table) else table[name]
+
+    if isinstance(table, pa.Table) and pa.types.is_integer(table.schema.field("ts").type):
+        if table.column("ts").null_count:
+            raise DataContractError(f"signal {spec.name!r} has samples without ts")
+        ts = table.column("ts").to_numpy().astype(np.int64, copy=False)
+    else:
+        ts = column("ts").to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
+        if (ts == np.iinfo(np.int64).min).any():
+            raise DataContractError(f"signal {spec.name!r} has samples without ts")
+    in_order = len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all())
+    order = None if in_order else np.argsort(ts, kind="stable")
+
+    def ordered(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if order is None else values[order]
+
     values: dict[str, npt.NDArray[Any]] = {}
     for field in spec.numeric:
-        col = df[field] if field in df.columns else pd.Series(np.nan, index=df.index)
-        values[field] = col.to_numpy(dtype=np.float64, na_value=np.nan)[order]
-    for field in spec.categorical:
-        if field in df.columns:
-            col = df[field].astype(object)
-            values[field] = col.where(col.notna(), None).to_numpy(dtype=object)[order]
+        if field not in names:
+            values[field] = np.full(len(ts), np.nan)
+        elif isinstance(table, pa.Table) and (
+            pa.types.is_floating(kind := table.schema.field(field).type) or pa.types.is_integer(kind)
+        ):  # nulls become NaN
+            values[field] = ordered(table.column(field).cast(pa.float64()).to_numpy(zero_copy_only=False))
         else:
-            values[field] = np.full(len(df), None, dtype=object)
-    return ts[order], values
+            values[field] = ordered(column(field).to_numpy(dtype=np.float64, na_value=np.nan))
+    for field in spec.categorical:
+        if field in names:
+            col = column(field).astype(object)
+            values[field] = ordered(col.where(col.notna(), None).to_numpy(dtype=object))
+        else:
+            values[field] = np.full(len(ts), None, dtype=object)
+    return ordered(ts), values
 
 
 def clock_ticks(config: TelemetryConfig, start: int, end: int, anchor_ts: I64 | None = None) -> I64:
@@ -143,30 +163,54 @@ def _first_of_equal(ts: I64, rows: I64) -> I64:
     return np.searchsorted(ts, ts[rows], side="left").astype(np.int64)
 
 
-def _backward_rows(ts: I64, ticks: I64, tolerance: int) -> I64:
-    """Latest row with ``ts <= tick`` and ``tick - ts <= tolerance`` (first of equal ts), else -1."""
-    rows = np.searchsorted(ts, ticks, side="right").astype(np.int64) - 1
-    ok = rows >= 0
-    ok[ok] &= ticks[ok] - ts[rows[ok]] <= tolerance
-    out = np.full(len(ticks), -1, dtype=np.int64)
+def _tick_counts(ts: I64, ticks: I64, step_ms: int | None) -> tuple[I64, I64]:
+    """Per tick: the number of samples with ``ts < tick`` and with ``ts <= tick`` (``ts`` sorted).
+
+    On a grid clock (ticks ``first + k * step``) each sample's tick position is computed arithmetically and
+    counted, O(samples + ticks); otherwise, or when samples far outnumber ticks, by binary search.
+    """
+    if step_ms is None or len(ticks) == 0 or len(ts) == 0 or len(ts) > 4 * len(ticks):
+        return (
+            np.searchsorted(ts, ticks, side="left").astype(np.int64),
+            np.searchsorted(ts, ticks, side="right").astype(np.int64),
+        )
+    n_ticks, first = len(ticks), int(ticks[0])
+    # ts < first + k * step  <=>  (ts - first) // step + 1 <= k ;  ts <= first + k * step  <=>  ceil(...) <= k
+    below = (ts - first) // step_ms + 1
+    at_or_below = -((first - ts) // step_ms)
+    count_lt = np.bincount(np.clip(below, 0, n_ticks), minlength=n_ticks + 1)[:n_ticks].cumsum()
+    count_le = np.bincount(np.clip(at_or_below, 0, n_ticks), minlength=n_ticks + 1)[:n_ticks].cumsum()
+    return count_lt.astype(np.int64, copy=False), count_le.astype(np.int64, copy=False)
+
+
+def _backward_rows(ts: I64, ticks: I64, tolerance: int, count_le: I64) -> I64:
+    """Latest row with ``ts <= tick`` and ``tick - ts <= tolerance`` (first of equal ts), else -1.
+
+    ``count_le``: per tick, the number of samples with ``ts <= tick``.
+    """
+    rows = count_le - 1
+    if len(ts) == 0:
+        return rows  # all -1
+    ok = (rows >= 0) & (ticks - ts[np.maximum(rows, 0)] <= tolerance)
     has_equal_ts = len(ts) > 1 and bool((ts[1:] == ts[:-1]).any())
-    out[ok] = _first_of_equal(ts, rows[ok]) if has_equal_ts else rows[ok]
-    return out
+    if has_equal_ts:
+        rows = _first_of_equal(ts, np.maximum(rows, 0))
+    return np.where(ok, rows, -1)
 
 
-def _nearest_rows(ts: I64, ticks: I64, tolerance: int, backward: I64) -> I64:
-    """Closest row within tolerance, ties to the earlier sample (first of equal ts), else -1."""
-    after = np.searchsorted(ts, ticks, side="left").astype(np.int64)  # first row with ts >= tick
-    has_after = after < len(ts)
-    after_dist = np.full(len(ticks), np.iinfo(np.int64).max, dtype=np.int64)
-    after_dist[has_after] = ts[after[has_after]] - ticks[has_after]
-    before_dist = np.full(len(ticks), np.iinfo(np.int64).max, dtype=np.int64)
-    has_before = backward >= 0
-    before_dist[has_before] = ticks[has_before] - ts[backward[has_before]]
-    use_after = has_after & (after_dist <= tolerance) & (after_dist < before_dist)
-    out = backward.copy()  # already within tolerance, or -1
-    out[use_after] = after[use_after]  # `after` is the first row of its timestamp by construction
-    return out
+def _nearest_rows(ts: I64, ticks: I64, tolerance: int, backward: I64, count_lt: I64) -> I64:
+    """Closest row within tolerance, ties to the earlier sample (first of equal ts), else -1.
+
+    ``count_lt``: per tick, the number of samples with ``ts < tick`` (the first row with ``ts >= tick``,
+    which is the first row of its timestamp).
+    """
+    if len(ts) == 0:
+        return backward.copy()
+    after = count_lt
+    after_dist = ts[np.minimum(after, len(ts) - 1)] - ticks
+    before_dist = ticks - ts[np.maximum(backward, 0)]
+    use_after = (after < len(ts)) & (after_dist <= tolerance) & ((backward < 0) | (after_dist < before_dist))
+    return np.where(use_after, after, backward)
 
 
 def align(
@@ -202,14 +246,15 @@ def align(
     anchor = columns[config.align.clock][0] if config.align.clock != "grid" else None
     ticks = clock_ticks(config, start, end, anchor)
     signals: dict[str, AlignedSignal] = {}
+    step = config.align.step_ms if config.align.clock == "grid" else None
     for spec in config.sampled_signals:
         ts, values = columns[spec.name]
-        backward = _backward_rows(ts, ticks, spec.tolerance_ms)
+        count_lt, count_le = _tick_counts(ts, ticks, step)
+        backward = _backward_rows(ts, ticks, spec.tolerance_ms, count_le)
         match = (
             backward
             if spec.direction == "backward"
-            else _nearest_rows(ts, ticks, spec.tolerance_ms, backward)
+            else _nearest_rows(ts, ticks, spec.tolerance_ms, backward, count_lt)
         )
         signals[spec.name] = AlignedSignal(spec, ts, values, match, backward)
-    step = config.align.step_ms if config.align.clock == "grid" else None
     return Aligned(robot_id, ticks, step, signals)

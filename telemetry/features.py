@@ -129,16 +129,15 @@ def build_features(
     }
     for spec in config.sampled_signals:
         signal = aligned.signals[spec.name]
-        windows = {w: _Window(aligned.ticks, signal, cutoffs, lo, hi) for w, (lo, hi) in ranges.items()}
-        if aligned.step_ms is not None:  # grid: the longest window in ticks follows from the configuration
-            longest_core = -(-config.features.longest_window_ms // aligned.step_ms) + 2
-        else:  # anchor clock: from the data (only matters for windows longer than 4,096 ticks)
-            longest_core = max(int((win.e - win.lo).max(initial=0)) for win in windows.values())
+        windows = {w: _Window(aligned.ticks, signal, cutoffs, w, lo, hi) for w, (lo, hi) in ranges.items()}
+        length = _segment_length(aligned, config, windows)
+        shared = _SignalTicks(aligned.ticks, signal, windows, length)
         for field in spec.numeric:
-            prepared = _NumericTicks(aligned.ticks, signal, signal.values[field], longest_core)
+            prepared = _NumericTicks(shared, signal, signal.values[field])
             for w, win in windows.items():
                 for stat, values in prepared.stats(win).items():
                     columns[str(FeatureName(spec.name, field, stat, None, w))] = values
+        del shared
         for field in spec.categorical:
             cat = _CategoricalTicks(aligned.ticks, signal, signal.values[field])
             for w, win in windows.items():
@@ -151,12 +150,11 @@ def build_features(
     names = [str(name) for name in feature_names(config)]
     features = pd.DataFrame(
         {  # categorical values: nullable string dtype whether or not the windows hold values (stable schema)
-            name: pd.Series(
-                columns[name], index=examples.index, dtype="string" if columns[name].dtype == object else None
-            )
+            name: pd.array(columns[name], dtype="string") if columns[name].dtype == object else columns[name]
             for name in names
         },
         index=examples.index,
+        copy=False,  # the arrays are this function's own
     )
     return pd.concat([examples, features], axis=1)
 
@@ -175,8 +173,11 @@ class _Window:
     are gathered into a small matrix where a match at or after ``c`` is replaced by the backward match.
     """
 
-    def __init__(self, ticks: I64, signal: AlignedSignal, cutoffs: I64, lo: I64, hi: I64) -> None:
+    def __init__(
+        self, ticks: I64, signal: AlignedSignal, cutoffs: I64, window_s: int, lo: I64, hi: I64
+    ) -> None:
         self.ticks, self.signal, self.cutoffs, self.lo, self.hi = ticks, signal, cutoffs, lo, hi
+        self.window_s = window_s
         tolerance = signal.spec.tolerance_ms if signal.spec.direction == "nearest" else 0
         edge_start = np.searchsorted(ticks, cutoffs - tolerance, side="left").astype(np.int64)
         self.e = np.clip(edge_start, lo, hi)
@@ -194,13 +195,6 @@ class _Window:
         ) / 1000.0
         self.n_ticks = hi - lo
         self._plans: dict[int, dict[str, Any]] = {}
-        core_len = self.e - lo
-        nonempty = core_len > 0
-        level = np.zeros(len(cutoffs), dtype=np.int64)
-        level[nonempty] = np.floor(np.log2(core_len[nonempty])).astype(np.int64)
-        self.sparse_groups = [
-            (int(k), np.flatnonzero(nonempty & (level == k))) for k in np.unique(level[nonempty])
-        ]
 
     def segment_plan(self, length: int) -> dict[str, Any]:
         """Indices for sums over the core from prefix sums restarted every ``length`` ticks (cached)."""
@@ -213,6 +207,8 @@ class _Window:
             same = seg_a == seg_b
             self._plans[length] = {
                 "a": a_s,
+                "before_a": np.maximum(a_s - 1, 0),
+                "a_starts_segment": a_s % length == 0,
                 "last": last,
                 "end_a": np.where(same, last, (seg_a + 1) * length - 1),
                 "same": same,
@@ -231,39 +227,172 @@ class _Window:
         return self.signal.matched_values(values, self.edge_rows)
 
 
+def _segment_length(aligned: Aligned, config: TelemetryConfig, windows: dict[int, _Window]) -> int:
+    """Ticks per prefix-sum segment: a power of two above the longest window core (so a core spans at most
+    two segments), at least 512 ticks on a grid clock (from the configuration alone) and 4,096 on an anchor
+    clock (where the longest core comes from the data, so the length only varies for very long windows)."""
+    if aligned.step_ms is not None:
+        longest_core = -(-config.features.longest_window_ms // aligned.step_ms) + 2
+        floor = 512
+    else:
+        longest_core = max(int((win.e - win.lo).max(initial=0)) for win in windows.values())
+        floor = 4096
+    return max(floor, 1 << int(np.ceil(np.log2(longest_core + 1))))
+
+
+class _SignalTicks:
+    """Per-signal structures shared by its numeric fields.
+
+    - times: per tick, seconds since its segment's first tick (segments of ``length`` ticks);
+    - time sums (count, t, t^2 prefix sums) and the latest valid tick, per distinct validity mask (the
+      fields of one signal are usually null together);
+    - the elementary intervals of every window core: the sorted distinct core bounds ``lo`` and ``e`` of
+      all windows cut the ticks into intervals, each core is a run of whole intervals, so min and max of a
+      core are a range query over per-interval minima (a small sparse table) instead of over ticks.
+    """
+
+    def __init__(self, ticks: I64, signal: AlignedSignal, windows: dict[int, _Window], length: int) -> None:
+        self.ticks, self.length = ticks, length
+        n_ticks = len(ticks)
+        seg_first = (np.arange(n_ticks) // length) * length
+        self.tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
+        self.tau_blocks = np.concatenate([self.tau, np.zeros((-n_ticks) % length)]).reshape(-1, length)
+        self.matched_rows, self.unmatched = np.maximum(signal.match, 0), signal.match < 0
+        self._time_sums: list[tuple[npt.NDArray[np.bool_], dict[str, Any]]] = []
+        self._core_time: dict[tuple[int, int], dict[str, F64]] = {}
+        is_bound = np.zeros(n_ticks + 1, dtype=bool)
+        for win in windows.values():
+            is_bound[win.lo] = True
+            is_bound[win.e] = True
+        self.bounds = np.flatnonzero(is_bound[:n_ticks])
+        self.queries: dict[int, list[tuple[int, I64, I64, I64]]] = {}
+        self.longest_run = 1
+        for w, win in windows.items():  # core [lo, e) = intervals [p, q)
+            p = np.searchsorted(self.bounds, win.lo).astype(np.int64)
+            q = np.searchsorted(self.bounds, win.e).astype(np.int64)
+            runs = q - p
+            nonempty = runs > 0
+            level = np.zeros(len(runs), dtype=np.int64)
+            level[nonempty] = np.floor(np.log2(runs[nonempty])).astype(np.int64)
+            self.queries[w] = [
+                (int(k), sel, p[sel], q[sel] - (1 << int(k)))
+                for k in np.unique(level[nonempty])
+                for sel in [np.flatnonzero(nonempty & (level == k))]
+            ]
+            self.longest_run = max(self.longest_run, int(runs.max(initial=1)))
+
+    def matched(self, sample_values: F64) -> F64:
+        """Per tick: the value of its match (NaN when none)."""
+        if len(sample_values) == 0:
+            return np.full(len(self.ticks), np.nan)
+        values = sample_values[self.matched_rows]
+        values[self.unmatched] = np.nan
+        return values
+
+    def time_sums(self, valid: npt.NDArray[np.bool_]) -> dict[str, Any]:
+        """Prefix sums (restarted every segment) of count, t and t^2 over valid ticks, and the latest
+        valid tick at or before each tick; computed once per distinct validity mask."""
+        for mask, sums in self._time_sums:
+            if np.array_equal(mask, valid):
+                return sums
+        w = valid.astype(np.float64)
+        wt = w * self.tau
+        sums = {
+            "n": _segmented_cumsum(w, self.length),
+            "st": _segmented_cumsum(wt, self.length),
+            "stt": _segmented_cumsum(wt * self.tau, self.length),
+            "last_valid": _last_valid_index(valid),
+        }
+        self._time_sums.append((valid, sums))
+        return sums
+
+    def core_time_sums(self, sums: dict[str, Any], window: _Window) -> dict[str, F64]:
+        """The value-independent part of the core sums of one window for one validity mask (cached): count
+        and t of the two segment parts, and count, t, t^2 over the core with times relative to the cutoff
+        (0 for empty cores)."""
+        key = (id(sums), window.window_s)
+        if key not in self._core_time:
+            plan = window.segment_plan(self.length)
+            end_a, last, same = plan["end_a"], plan["last"], plan["same"]
+            before_a, a_first = plan["before_a"], plan["a_starts_segment"]
+            pa_ = {k: sums[k][end_a] - np.where(a_first, 0.0, sums[k][before_a]) for k in ("n", "st", "stt")}
+            pb_ = {k: np.where(same, 0.0, sums[k][last]) for k in ("n", "st", "stt")}
+            da, db = plan["delta_a"], plan["delta_b"]
+            st = pa_["st"] + da * pa_["n"] + pb_["st"] + db * pb_["n"]
+            stt = (
+                pa_["stt"]
+                + 2 * da * pa_["st"]
+                + da * da * pa_["n"]
+                + pb_["stt"]
+                + 2 * db * pb_["st"]
+                + db * db * pb_["n"]
+            )
+            empty = plan["empty"]
+            self._core_time[key] = {
+                "pa_n": pa_["n"],
+                "pb_n": pb_["n"],
+                "pa_st": pa_["st"],
+                "pb_st": pb_["st"],
+                "n": np.where(empty, 0.0, pa_["n"] + pb_["n"]),
+                "st": np.where(empty, 0.0, st),
+                "stt": np.where(empty, 0.0, stt),
+            }
+        return self._core_time[key]
+
+    def interval_table(self, x: F64, reduce: Any) -> list[F64]:
+        """Sparse table of ``reduce`` (``np.fmin``/``np.fmax``, nulls ignored) over the intervals."""
+        if len(self.bounds) == 0:
+            return [np.zeros(0)]
+        return _sparse_table(reduce.reduceat(x, self.bounds), self.longest_run, reduce)
+
+    def query(self, table: list[F64], window_s: int, reduce: Any, n_rows: int) -> F64:
+        """``reduce`` over each core of window ``window_s`` (NaN when empty or all null)."""
+        out = np.full(n_rows, np.nan)
+        for level, sel, first, second in self.queries[window_s]:
+            out[sel] = reduce(table[level][first], table[level][second])
+        return out
+
+
 class _NumericTicks:
     """Per-tick structures of one numeric field, built once and queried for every window.
 
     Window sums (count, x, x^2, t, t^2, t*x) come from prefix sums restarted every ``length`` ticks, with
     times relative to each segment's first tick and values centred on a reference value, so rounding never
     accumulates over a day; a core range spans at most two segments and is shifted to the cutoff's time
-    origin. Min and max come from sparse tables (``np.fmin``/``np.fmax`` ignore nulls).
+    origin. Min and max come from the per-interval minima and maxima of :class:`_SignalTicks`
+    (``np.fmin``/``np.fmax`` ignore nulls).
     """
 
     _SUMS = ("n", "sx", "sxx", "st", "stt", "stx")
 
-    def __init__(self, ticks: I64, signal: AlignedSignal, sample_values: F64, longest_core: int) -> None:
-        self.ticks, self.signal, self.sample_values = ticks, signal, sample_values
-        self.x = signal.matched_values(sample_values)
-        n_ticks = len(ticks)
-        self.length = max(4096, 1 << int(np.ceil(np.log2(longest_core + 1))))
-        valid = ~np.isnan(self.x)
+    def __init__(self, shared: _SignalTicks, signal: AlignedSignal, sample_values: F64) -> None:
+        self.shared, self.ticks, self.signal, self.sample_values = shared, shared.ticks, signal, sample_values
+        n_ticks, length = len(self.ticks), shared.length
+        self.length = length
+        # per tick in segments of ``length`` (the last one padded with nulls): each tick's matched value
+        n_segments = -(-n_ticks // length)
+        padded = np.full(n_segments * length, np.nan)
+        padded[:n_ticks] = shared.matched(sample_values)
+        self.x = padded[:n_ticks]
+        blocks = padded.reshape(n_segments, length)
+        valid_blocks = ~np.isnan(blocks)
         # values are centred on their segment's first value: sums of squares stay well conditioned, the
         # reference precedes every window core that uses it (no information from after a cutoff, not even
         # in rounding), and it depends only on the span's ticks, never on how much halo data was passed, so
         # results stay bit-identical whatever the partitioning; outliers are handled by the exact fallback
-        self.seg_ref = _segment_first_values(self.x, self.length)
-        ref = np.repeat(self.seg_ref, self.length)[:n_ticks]
-        seg_first = (np.arange(n_ticks) // self.length) * self.length
-        tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
-        x0 = np.where(valid, self.x - ref, 0.0)
-        w = valid.astype(np.float64)
-        wt = w * tau
-        self.per_tick = {"n": w, "sx": x0, "sxx": x0 * x0, "st": wt, "stt": wt * tau, "stx": tau * x0}
-        self.prefix = {k: _segmented_cumsum(v, self.length) for k, v in self.per_tick.items()}
-        self.mins = _sparse_table(self.x, longest_core, np.fmin)
-        self.maxs = _sparse_table(self.x, longest_core, np.fmax)
-        self.last_valid = _last_valid_index(valid)
+        first = np.argmax(valid_blocks, axis=1)
+        self.seg_ref = np.where(valid_blocks.any(axis=1), blocks[np.arange(n_segments), first], 0.0)
+        x0 = blocks - self.seg_ref[:, None]
+        np.copyto(x0, 0.0, where=~valid_blocks)
+        time_sums = self.time_sums = shared.time_sums(valid_blocks.reshape(-1)[:n_ticks])
+        self.prefix = {  # inclusive prefix sums restarted every segment
+            "sx": np.cumsum(x0, axis=1).reshape(-1)[:n_ticks],
+            "sxx": np.cumsum(x0 * x0, axis=1).reshape(-1)[:n_ticks],
+            "stx": np.cumsum(shared.tau_blocks * x0, axis=1).reshape(-1)[:n_ticks],
+        }
+        self.last_valid: I64 = time_sums["last_valid"]
+        self.mins = shared.interval_table(self.x, np.fmin)
+        self.maxs = shared.interval_table(self.x, np.fmax)
 
     def _core_sums(self, window: _Window, edge_ref: F64) -> tuple[dict[str, F64], F64]:
         """Sums over each window's core ticks, values relative to a window reference, times to the cutoff.
@@ -278,60 +407,81 @@ class _NumericTicks:
         plan = window.segment_plan(self.length)
         a, last, end_a, same = plan["a"], plan["last"], plan["end_a"], plan["same"]
         delta_a, delta_b = plan["delta_a"], plan["delta_b"]
-        pa_ = {k: self.prefix[k][end_a] - self.prefix[k][a] + self.per_tick[k][a] for k in self._SUMS}
-        pb_ = {k: np.where(same, 0.0, self.prefix[k][last]) for k in self._SUMS}
+        before_a, a_first = plan["before_a"], plan["a_starts_segment"]
+        time = self.shared.core_time_sums(self.time_sums, window)
+        prefix = self.prefix
+        pa_ = {
+            k: prefix[k][end_a] - np.where(a_first, 0.0, prefix[k][before_a]) for k in ("sx", "sxx", "stx")
+        }
+        pb_ = {k: np.where(same, 0.0, prefix[k][last]) for k in ("sx", "sxx", "stx")}
+        pa_n, pb_n = time["pa_n"], time["pb_n"]
         ref_a, ref_b = self.seg_ref[a // self.length], self.seg_ref[last // self.length]
-        ref = np.where(pa_["n"] > 0, ref_a, np.where(pb_["n"] > 0, ref_b, edge_ref))
-        for part, part_ref in ((pa_, ref_a), (pb_, ref_b)):  # re-centre each part on the window reference
-            shift = np.where(part["n"] > 0, part_ref - ref, 0.0)
-            part["sxx"] = part["sxx"] + 2 * shift * part["sx"] + shift * shift * part["n"]
-            part["stx"] = part["stx"] + shift * part["st"]
-            part["sx"] = part["sx"] + shift * part["n"]
-        out = {k: pa_[k] + pb_[k] for k in ("n", "sx", "sxx")}
-        out["st"] = pa_["st"] + delta_a * pa_["n"] + pb_["st"] + delta_b * pb_["n"]
-        out["stt"] = (
-            pa_["stt"]
-            + 2 * delta_a * pa_["st"]
-            + delta_a * delta_a * pa_["n"]
-            + pb_["stt"]
-            + 2 * delta_b * pb_["st"]
-            + delta_b * delta_b * pb_["n"]
-        )
+        ref = np.where(pa_n > 0, ref_a, np.where(pb_n > 0, ref_b, edge_ref))
+        for part, part_ref, n, st in ((pa_, ref_a, pa_n, time["pa_st"]), (pb_, ref_b, pb_n, time["pb_st"])):
+            shift = np.where(n > 0, part_ref - ref, 0.0)  # re-centre each part on the window reference
+            part["sxx"] = part["sxx"] + 2 * shift * part["sx"] + shift * shift * n
+            part["stx"] = part["stx"] + shift * st
+            part["sx"] = part["sx"] + shift * n
+        out = {k: pa_[k] + pb_[k] for k in ("sx", "sxx")}
         out["stx"] = pa_["stx"] + delta_a * pa_["sx"] + pb_["stx"] + delta_b * pb_["sx"]
         out["sxx_magnitude"] = (
-            self.prefix["sxx"][end_a] + np.where(same, 0.0, self.prefix["sxx"][last]) + np.abs(pb_["sxx"])
+            prefix["sxx"][end_a] + np.where(same, 0.0, prefix["sxx"][last]) + np.abs(pb_["sxx"])
         )
-        return {k: np.where(plan["empty"], 0.0, v) for k, v in out.items()}, np.where(
-            plan["empty"], edge_ref, ref
-        )
+        empty = plan["empty"]
+        result = {k: np.where(empty, 0.0, v) for k, v in out.items()}
+        result.update(n=time["n"], st=time["st"], stt=time["stt"])
+        return result, np.where(empty, edge_ref, ref)
 
-    def _exact_moments(self, window: _Window, rows: I64, edge_values: F64) -> tuple[F64, F64, F64]:
-        """Two-pass variance, least-squares slope (per second) and mean of the windows ``rows``."""
+    def _exact_moments(
+        self, window: _Window, rows: I64, edge_values: F64, shift: F64
+    ) -> tuple[F64, F64, F64]:
+        """Variance, least-squares slope (per second) and mean of the windows ``rows``, from their values.
+
+        Sums of ``d = x - shift`` with ``shift`` the window's minimum: every ``|d|`` is at most the window's
+        range, and a window's variance is at least range^2 / (2n), so ``sum(d^2)/n - mean(d)^2`` loses at
+        most ~2 n^2 eps of the variance to rounding (7e-9 at n = 4,096), within the tolerance of a two-pass
+        computation. Times are integer milliseconds from the window's first tick (exact sums).
+
+        Windows are batched by length (bounded temporaries) and laid out one column per window, so every sum
+        runs down a column in tick order: a window's result does not depend on the other windows of its
+        batch or on their lengths (trailing padding adds exact zeros).
+        """
         var, slope, means = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
-        start = 0
-        for part in np.array_split(rows, max(1, len(rows) // 2048)):
-            lo, e, cut = window.lo[part], window.e[part], window.cutoffs[part]
-            width = int((e - lo).max(initial=0))
-            idx = np.minimum(lo[:, None] + np.arange(width)[None, :], max(len(self.x) - 1, 0))
-            inside = (lo[:, None] + np.arange(width)[None, :]) < e[:, None]
-            core_x = np.where(inside, self.x[idx] if len(self.x) else np.nan, np.nan)
-            core_t = (self.ticks[idx] - cut[:, None]) / 1000.0 if len(self.ticks) else np.zeros(idx.shape)
-            values = np.concatenate([core_x, edge_values[part]], axis=1)
-            times = np.concatenate([core_t, window.edge_time_s[part]], axis=1)
-            valid = ~np.isnan(values)
-            n = valid.sum(axis=1)
-            mean = np.where(valid, values, 0.0).sum(axis=1) / n
-            t_mean = np.where(valid, times, 0.0).sum(axis=1) / n
-            dx = np.where(valid, values - mean[:, None], 0.0)
-            dt_ = np.where(valid, times - t_mean[:, None], 0.0)
-            stt = (dt_ * dt_).sum(axis=1)
+        if len(rows) == 0 or len(self.x) == 0:
+            var[:], slope[:], means[:] = np.nan, np.nan, np.nan  # no ticks: only edges (never suspect)
+            return var, slope, means
+        lengths = window.e[rows] - window.lo[rows]
+        order = np.argsort(lengths, kind="stable")
+        cells = np.cumsum(np.maximum(lengths[order], 1))  # batches of about 2**17 matrix cells
+        batches = np.split(order, np.flatnonzero(np.diff(cells // (1 << 17))) + 1)
+        last_tick = len(self.x) - 1
+        for batch in batches:
+            part = rows[batch]
+            lo, length, r = window.lo[part], lengths[batch], shift[batch]
+            origin = self.ticks[np.minimum(lo, last_tick)]
+            step = np.arange(int(length.max(initial=0)))[:, None]
+            idx = np.minimum(lo[None, :] + step, last_tick)
+            x = self.x[idx]
+            valid = (step < length[None, :]) & ~np.isnan(x)
+            d = np.where(valid, x - r, 0.0)
+            k = np.where(valid, (self.ticks[idx] - origin).astype(np.float64), 0.0)
+            xe = np.ascontiguousarray(edge_values[part].T)
+            ve = ~np.isnan(xe)
+            de = np.where(ve, xe - r, 0.0)
+            edge_ms = np.rint(window.edge_time_s[part].T * 1000.0) + (window.cutoffs[part] - origin)
+            ke = np.where(ve, edge_ms, 0.0)
+            n = valid.sum(axis=0) + ve.sum(axis=0)  # counts: exact
+            sd = _column_sums(d) + _column_sums(de)
+            sdd = _column_sums(d * d) + _column_sums(de * de)
+            sk = _column_sums(k) + _column_sums(ke)
+            skk = _column_sums(k * k) + _column_sums(ke * ke)
+            skd = _column_sums(k * d) + _column_sums(ke * de)
+            mean_d = sd / n
+            var[batch] = np.maximum(sdd / n - mean_d * mean_d, 0.0)
+            means[batch] = r + mean_d
+            stt = skk - sk * sk / n  # ms^2
             ok = (n >= 2) & (stt > 0)
-            var[start : start + len(part)] = (dx * dx).sum(axis=1) / n
-            means[start : start + len(part)] = mean
-            slope[start : start + len(part)] = np.where(
-                ok, (dt_ * dx).sum(axis=1) / np.where(ok, stt, 1.0), np.nan
-            )
-            start += len(part)
+            slope[batch] = np.where(ok, 1000.0 * (skd - sk * sd / n) / np.where(ok, stt, 1.0), np.nan)
         return var, slope, means
 
     def stats(self, window: _Window) -> dict[str, npt.NDArray[Any]]:
@@ -360,22 +510,31 @@ class _NumericTicks:
         sxx_t = n * stt - st * st
         slope_ok = (n >= 2) & (sxx_t > 0)
         slope = np.where(slope_ok, (n * stx - st * sx) / np.where(slope_ok, sxx_t, 1.0), np.nan)
+        lo, e = window.lo, window.e
+        edge_min = np.min(np.where(ve, xe, np.inf), axis=1, initial=np.inf)
+        edge_max = np.max(np.where(ve, xe, -np.inf), axis=1, initial=-np.inf)
+        n_rows = len(window.cutoffs)
+        lows = np.fmin(self.shared.query(self.mins, window.window_s, np.fmin, n_rows), edge_min)
+        highs = np.fmax(self.shared.query(self.maxs, window.window_s, np.fmax, n_rows), edge_max)
+        mean = np.where(has, ref + mean0, np.nan)
+        # A constant window (min == max, exact) has that value as its mean, no spread and a zero slope.
+        constant = has & (lows == highs)
+        mean[constant], var[constant] = lows[constant], 0.0
+        slope[constant & slope_ok] = 0.0
         # Single-pass sums lose what lies below ~1e-16 of the running totals they are differenced from.
         # Where that rounding could reach 1e-9 of the window's own spread (near-constant windows, or a huge
-        # value earlier in the segment), variance and slope are recomputed two-pass from the window's values.
+        # value earlier in the segment), mean, variance and slope are recomputed from the window's values.
         magnitude = core.pop("sxx_magnitude") + (xe0 * xe0).sum(axis=1)
         eps = np.finfo(np.float64).eps
         rounding = 8 * eps * magnitude
         rounding_sum = 8 * eps * np.sqrt(self.length * magnitude)  # bounds the rounding of the value sum
-        suspect = np.flatnonzero(has & ((rounding >= 1e-9 * n * var) | (rounding_sum >= 1e-10 * safe_n)))
-        mean = np.where(has, ref + mean0, np.nan)
+        suspect = np.flatnonzero(
+            has & ~constant & ((rounding >= 1e-9 * n * var) | (rounding_sum >= 1e-10 * safe_n))
+        )
         if len(suspect):
-            var[suspect], slope[suspect], mean[suspect] = self._exact_moments(window, suspect, xe)
-        lo, e = window.lo, window.e
-        edge_min = np.min(np.where(ve, xe, np.inf), axis=1, initial=np.inf)
-        edge_max = np.max(np.where(ve, xe, -np.inf), axis=1, initial=-np.inf)
-        lows = np.fmin(_query_sparse(self.mins, window, np.fmin), edge_min)
-        highs = np.fmax(_query_sparse(self.maxs, window, np.fmax), edge_max)
+            var[suspect], slope[suspect], mean[suspect] = self._exact_moments(
+                window, suspect, xe, lows[suspect]
+            )
         last = _last_edge(xe, ve)
         core_last = _last_in_range(self.x, self.last_valid, lo, e)
         last = np.where(np.isnan(last), core_last, last)
@@ -392,15 +551,13 @@ class _NumericTicks:
         }
 
 
-def _segment_first_values(x: F64, length: int) -> F64:
-    """First non-null value of each block of ``length`` elements (0.0 for an all-null block)."""
-    n_blocks = -(-len(x) // length)
-    if n_blocks == 0:
-        return np.zeros(0)
-    blocks = np.concatenate([x, np.full(n_blocks * length - len(x), np.nan)]).reshape(n_blocks, length)
-    valid = ~np.isnan(blocks)
-    first = np.argmax(valid, axis=1)
-    return np.where(valid.any(axis=1), blocks[np.arange(n_blocks), first], 0.0)
+def _column_sums(matrix: F64) -> F64:
+    """Sum of each column, added up sequentially from the first row: trailing zero rows never change a
+    column's result, whatever the matrix's other columns (NumPy sums a single contiguous column, like any
+    contiguous run, pairwise, so that case goes through the sequential ``cumsum``)."""
+    single = matrix.shape[1] == 1 and len(matrix) > 1
+    sums: F64 = np.cumsum(matrix, axis=0)[-1] if single else matrix.sum(axis=0)
+    return sums
 
 
 def _segmented_cumsum(q: F64, length: int) -> F64:
@@ -417,15 +574,6 @@ def _sparse_table(x: F64, longest: int, reduce: Any) -> list[F64]:
         prev, half = levels[-1], 1 << (len(levels) - 1)
         levels.append(reduce(prev[:-half], prev[half:]) if len(prev) > half else prev[:0])
     return levels
-
-
-def _query_sparse(levels: list[F64], window: _Window, reduce: Any) -> F64:
-    """``reduce`` over each core range ``x[lo:e)`` (NaN for empty ranges or when every value is null)."""
-    out = np.full(len(window.lo), np.nan)
-    for level, sel in window.sparse_groups:
-        table = levels[level]
-        out[sel] = reduce(table[window.lo[sel]], table[window.e[sel] - (1 << level)])
-    return out
 
 
 def _last_valid_index(valid: npt.NDArray[np.bool_]) -> I64:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import make_table, reference_align, reference_match_rates
 
-from telemetry.align import align
+from telemetry.align import _tick_counts, align
 from telemetry.config import AlignConfig, FeaturesConfig, SignalSpec, TelemetryConfig
 
 # a multiple of 3000 ms, plus 7 ms: grids of 250/500/1000/1500 ms do not start on it
@@ -308,3 +308,24 @@ def test_grid_is_epoch_aligned_and_missing_signals_are_null() -> None:
     assert_frames_identical(got.frame(), reference_align({}, config, "r1", T + 1, T + 6001))
     empty = align({}, config, robot_id="r1", start=T, end=T)
     assert len(empty.ticks) == 0 and empty.match_rates() == {"a": 0.0, "b": 0.0, "c": 0.0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(-(10**6), 10**6),
+    st.sampled_from((1, 5, 100, 1000)),
+    st.integers(0, 60),
+    st.lists(st.integers(-3000, 9000), max_size=60),
+)
+def test_grid_tick_counts_equal_binary_search(
+    first: int, step: int, n_ticks: int, offsets: list[int]
+) -> None:
+    """On a grid clock the per-tick sample counts (``ts < tick``, ``ts <= tick``) are computed
+    arithmetically; they equal the binary search, samples before, between, on and after the ticks."""
+    ticks = first * step + step * np.arange(n_ticks, dtype=np.int64)
+    ts = np.sort(np.array([first * step + o for o in offsets], dtype=np.int64))
+    arithmetic = _tick_counts(ts, ticks, step)
+    expected = (np.searchsorted(ts, ticks, side="left"), np.searchsorted(ts, ticks, side="right"))
+    for got, want in zip(arithmetic, expected, strict=True):
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)

@@ -34,7 +34,13 @@ from test_align import (
 
 from telemetry.align import align
 from telemetry.config import TelemetryConfig
-from telemetry.features import EXAMPLE_COLUMNS, build_features, feature_names, parse_feature_name
+from telemetry.features import (
+    EXAMPLE_COLUMNS,
+    _column_sums,
+    build_features,
+    feature_names,
+    parse_feature_name,
+)
 
 Rows = dict[str, list[dict[str, Any]]]  # signal name -> rows; a signal without an entry has no table
 
@@ -429,3 +435,24 @@ def test_precision_does_not_depend_on_a_distant_outlier(glitch: float) -> None:
     examples = examples_frame([T + 9000])
     got = fast_features(config, tables, None, examples, (T, T + 10_000))
     assert_features_equal(got, reference_features(tables, None, examples, config), config)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.lists(st.floats(-1e12, 1e12, allow_nan=False), min_size=1, max_size=300),
+    st.integers(0, 40),
+)
+def test_column_sums_ignore_padding_and_neighbours(width: int, values: list[float], pad: int) -> None:
+    """The exact fallback sums each window down a column: trailing zeros (padding to the longest window of a
+    batch) and the other columns of the batch leave a column's sum unchanged, bit for bit."""
+    column = np.array(values)
+    alone = _column_sums(column[:, None])[0]
+    sequential = 0.0
+    for v in values:
+        sequential += v
+    padded = np.zeros((len(values) + pad, width))
+    padded[: len(values), 0] = column
+    padded[:, 1:] = np.arange(padded.size - len(padded)).reshape(len(padded), width - 1) * 1.1
+    assert alone == sequential
+    assert _column_sums(padded)[0] == sequential
