@@ -320,7 +320,14 @@ class TrainConfig:
     min_child_samples: int = _f(20, "LightGBM min_data_in_leaf")
     feature_fraction: float = _f(0.8, "LightGBM feature_fraction (columns sampled per tree)")
     max_rounds: int = _f(500, "boosting rounds at most")
-    early_stopping_rounds: int = _f(50, "stop when validation average precision has not improved this long")
+    early_stopping_rounds: int = _f(
+        50, "stop when the validation metric has not improved for this many rounds"
+    )
+    early_stopping_metric: Literal["binary_logloss", "average_precision"] = _f(
+        "binary_logloss",
+        "validation metric for early stopping: binary_logloss (smooth; the training loss, positives weighted "
+        "alike) or average_precision (steps with few validation positives: stops too early)",
+    )
     pos_weight: float | None = _f(
         None,
         "weight of positives relative to negatives; null: balance them, capped at 100 "

@@ -233,6 +233,7 @@ def _model_id(target: str, features: FeatureSet, config: TelemetryConfig, split:
             [p.to_dict() for p in features.partitions],
             stage.lightgbm_params(config.train),
             [config.train.max_rounds, config.train.early_stopping_rounds, config.train.pos_weight],
+            config.train.early_stopping_metric,
             [config.train.alert_budget],
             split.spans(),
             __version__,
@@ -306,16 +307,24 @@ def _fit_distributed(
     return model.booster_
 
 
-def _best_iteration(booster: lgb.Booster, x: np.ndarray[Any, Any], y: Any, w: Any) -> int:
-    """The number of trees with the best validation average precision (early stopping after the fact)."""
+def _best_iteration(
+    booster: lgb.Booster, x: np.ndarray[Any, Any], y: Any, w: Any, pos_weight: float, metric: str
+) -> int:
+    """The number of trees with the best validation metric (early stopping after the fact): weighted
+    log-loss (positives weighted by `pos_weight`, as in training) or average precision."""
     n = int(booster.current_iteration())
     raw = np.zeros(len(x))
-    best, best_ap = n, -1.0
+    fit_w = np.where(y == 1, w * pos_weight, w)
+    best, best_score = n, -np.inf
     for i in range(n):
         raw += np.asarray(booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1))
-        ap = stage._average_precision_fast(y, raw, w)
-        if ap > best_ap + 1e-12:
-            best, best_ap = i + 1, ap
+        if metric == "average_precision":
+            score = stage._average_precision_fast(y, raw, w)
+        else:  # minus the weighted log-loss; log(1 + e^-z) for positives, log(1 + e^z) for negatives
+            z = np.where(y == 1, -raw, raw)
+            score = -float(np.sum(fit_w * np.logaddexp(0.0, z)) / np.sum(fit_w))
+        if score > best_score + 1e-12:
+            best, best_score = i + 1, score
     return best
 
 
@@ -371,7 +380,7 @@ def train_models(
                     )
             pos_weight = stage.positive_weight(y_tr, w_tr, tc.pos_weight)
             booster = _fit_distributed(client, x_tr, y_tr, w_tr, columns, config, pos_weight)
-            best = _best_iteration(booster, x_va, y_va, w_va)
+            best = _best_iteration(booster, x_va, y_va, w_va, pos_weight, tc.early_stopping_metric)
             fitted = stage.FittedModel(booster, columns, pos_weight, best, stage.lightgbm_params(tc))
         fit_s = time.perf_counter() - started
         # reload from text: what is evaluated is exactly what is stored

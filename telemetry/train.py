@@ -273,7 +273,7 @@ def lightgbm_params(train: TrainConfig) -> dict[str, Any]:
         "force_col_wise": True,
         "num_threads": train.threads,
         "verbosity": -1,
-        "metric": "average_precision",
+        "metric": train.early_stopping_metric,
     }
 
 
@@ -324,7 +324,8 @@ def fit_model(
     columns: Sequence[FeatureColumn],
     train: TrainConfig,
 ) -> FittedModel:
-    """Fit a LightGBM binary classifier with early stopping on the validation rows' average precision.
+    """Fit a LightGBM binary classifier with early stopping on the validation rows
+    (``train.early_stopping_metric``; positives weighted as in training).
 
     Raises:
         ModelError: no positive (or no negative) training or validation row.
@@ -340,12 +341,13 @@ def fit_model(
     names = _lgb_names(len(columns))
     categorical = [i for i, c in enumerate(columns) if c.kind == "categorical"]
     fit_w = np.where(y_train == 1, w_train * pos_weight, w_train)
+    valid_w = np.where(y_valid == 1, w_valid * pos_weight, w_valid)  # the validation loss = the training loss
     train_set = lgb.Dataset(
         x_train, y_train, weight=fit_w, feature_name=names, categorical_feature=categorical,
         params={"verbosity": -1, "max_bin": 255, "deterministic": True}, free_raw_data=True,
     )  # fmt: skip
     valid_set = lgb.Dataset(
-        x_valid, y_valid, weight=w_valid, reference=train_set,
+        x_valid, y_valid, weight=valid_w, reference=train_set,
         params={"verbosity": -1, "max_bin": 255, "deterministic": True},
     )  # fmt: skip
     booster = lgb.train(
