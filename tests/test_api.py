@@ -105,3 +105,29 @@ def test_import_telemetry_is_cheap_and_keeps_submodules() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split("\n")[:2] == ["[]", "True"], result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_dashboard_task_names_and_spans(tour: dict[str, Any]) -> None:
+    """Tasks are named after stage and partition and grouped in per-run, per-stage spans."""
+    import distributed
+
+    g = tour["globs"]
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        day = g["dt"].date(2026, 11, 2)
+        summary = telemetry.run_features(
+            g["raw"], g["out"], g["config"], fleet="acme-dc3", start=day, end=day, client=client
+        )
+        run_id = summary.manifest.run_id
+        spans = {s.name for s in cluster.scheduler.extensions["spans"].spans.values()}
+        prefixes = set(cluster.scheduler.task_prefixes)
+    assert summary.skipped == [f"acme-dc3/2026-11-02/amr-000{i}" for i in (1, 2, 3)]
+    assert (f"telemetry-run-{run_id}", "extract") in spans
+    assert (f"telemetry-run-{run_id}", "features") in spans
+    # the progress panel groups by task prefix: the stage and the robot-id family
+    assert prefixes >= {"extract-amr", "features-amr"}, prefixes
