@@ -457,37 +457,42 @@ def run_features(
                 failed[str(day)] = str(exc)
             tick()
     else:
-        from distributed import as_completed  # edge: only the pipeline touches Dask
+        from distributed import as_completed, span  # edge: only the pipeline touches Dask
 
-        extract_futures = {
-            obj.day: client.submit(
-                _extract_if_needed,
-                raw,
-                out,
-                obj,
-                config,
-                key=f"extract-{obj.day.robot_id}-{obj.day.date}-{run_id}",
-                retries=2,
-                pure=False,
-            )
-            for obj in needed
-        }
-        feature_futures = {
-            client.submit(
-                _after,
-                compute_partition,
-                [extract_futures[o.day] for o in inputs],
-                inputs,
-                out,
-                day,
-                config,
-                run_id,
-                key=f"features-{day.robot_id}-{day.date}-{run_id}",
-                retries=2,
-                pure=False,
-            ): day
-            for day, inputs in plan.items()
-        }
+        # spans group the run's tasks on the dashboard (Fine Performance Metrics, span views):
+        # ("telemetry-run-<run_id>", "extract") and ("telemetry-run-<run_id>", "features")
+        with span(f"telemetry-run-{run_id}"):
+            with span("extract"):
+                extract_futures = {
+                    obj.day: client.submit(
+                        _extract_if_needed,
+                        raw,
+                        out,
+                        obj,
+                        config,
+                        key=f"extract-{obj.day.robot_id}-{obj.day.date}-{run_id}",
+                        retries=2,
+                        pure=False,
+                    )
+                    for obj in needed
+                }
+            with span("features"):
+                feature_futures = {
+                    client.submit(
+                        _after,
+                        compute_partition,
+                        [extract_futures[o.day] for o in inputs],
+                        inputs,
+                        out,
+                        day,
+                        config,
+                        run_id,
+                        key=f"features-{day.robot_id}-{day.date}-{run_id}",
+                        retries=2,
+                        pure=False,
+                    ): day
+                    for day, inputs in plan.items()
+                }
         extract_keys = {f.key for f in extract_futures.values()}
         for future in as_completed([*extract_futures.values(), *feature_futures]):  # type: ignore[no-untyped-call]
             try:

@@ -16,13 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: render to PNG bytes only
-
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 __all__ = ["ReportData", "render_report"]
@@ -51,10 +48,16 @@ class ReportData:
     """Top alerts: ``robot_id``, ``cutoff``, ``risk``, ``label``, ``top`` [(feature, contribution)]."""
 
 
-def _png(fig: Any) -> str:
+def _subplots(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A figure outside pyplot: rendering the report never changes the caller's matplotlib backend
+    (a notebook keeps its inline plots) and leaves no figure open."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.add_subplot()
+
+
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -68,8 +71,8 @@ def _fmt(value: Any) -> str:
 
 def _curves(data: ReportData) -> tuple[str, str]:
     has_both = (data.y == 1).any() and (data.y == 0).any()
-    fig1, ax1 = plt.subplots(figsize=(5, 4))
-    fig2, ax2 = plt.subplots(figsize=(5, 4))
+    fig1, ax1 = _subplots(figsize=(5, 4))
+    fig2, ax2 = _subplots(figsize=(5, 4))
     if has_both:
         for name, score in (
             ("model", data.risk),
@@ -97,7 +100,7 @@ def _curves(data: ReportData) -> tuple[str, str]:
 
 def _importance(data: ReportData, top: int = 20) -> str:
     items = [(k, v) for k, v in data.importance.items() if v > 0][:top]
-    fig, ax = plt.subplots(figsize=(7, 0.3 * max(len(items), 3) + 1))
+    fig, ax = _subplots(figsize=(7, 0.3 * max(len(items), 3) + 1))
     if items:
         names, gains = zip(*items, strict=True)
         ax.barh(range(len(items))[::-1], gains)
@@ -107,7 +110,7 @@ def _importance(data: ReportData, top: int = 20) -> str:
 
 
 def _calibration(data: ReportData, bins: int = 10) -> str:
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _subplots(figsize=(5, 4))
     if len(data.risk):
         edges = np.quantile(data.risk, np.linspace(0, 1, bins + 1))
         which = np.clip(np.searchsorted(edges, data.risk, side="right") - 1, 0, bins - 1)
@@ -143,7 +146,7 @@ def _timelines(data: ReportData, n: int = 4, before_s: int = 3600, after_s: int 
             & (data.cutoff <= t_f + after_s * 1000)
         )
         rel = (data.cutoff[m] - t_f) / 60_000.0
-        fig, ax = plt.subplots(figsize=(7, 2.4))
+        fig, ax = _subplots(figsize=(7, 2.4))
         ax.plot(rel, data.risk[m], ".", ms=3, label="risk (examples)")
         ax.axvline(0, color="red", lw=1, label=f"failure {data.failure_code[i]}")
         if threshold is not None:
