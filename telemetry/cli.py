@@ -695,6 +695,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cli_reference_markdown() -> str:
+    """``docs/cli.md``: every command's ``--help``, generated from the parser (a test checks for drift)."""
+    import os
+
+    parser = build_parser()
+    parts = [
+        "# Command-line reference\n\n",
+        'Generated from the parser by `python -c "from telemetry.cli import cli_reference_markdown as r; '
+        "print(r(), end='')\" > docs/cli.md`; `tests/test_cli.py` fails when it drifts. Every command also "
+        "takes `--config FILE` and repeated `--set section.key=value` "
+        "(see [configuration.md](configuration.md)); "
+        "exit status 0 on success, 1 when some partitions failed, 2 on errors of input or configuration.\n",
+    ]
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps help at the terminal width: fix it
+    try:
+        parts.append(f"\n## `telemetry`\n\n```text\n{parser.format_help()}```\n")
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for name, command in sub.choices.items():
+            nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+            commands = [(name, command)] + [(f"{name} {n}", c) for a in nested for n, c in a.choices.items()]
+            for title, cmd in commands:
+                parts.append(f"\n## `telemetry {title}`\n\n```text\n{cmd.format_help()}```\n")
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+    return "".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``telemetry`` console script."""
     args = build_parser().parse_args(argv)

@@ -230,3 +230,16 @@ def test_features_writes_a_dask_performance_report(
     assert code == 0, text
     assert f"performance report {report}" in text
     assert "<html" in report.read_text()[:2000].lower()
+
+
+def test_cli_reference_is_current() -> None:
+    """docs/cli.md is generated from the parser: regenerate it when a command changes."""
+    from telemetry.cli import cli_reference_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert doc.read_text(encoding="utf-8") == cli_reference_markdown(), (
+        "docs/cli.md is stale: python -c \"from telemetry.cli import cli_reference_markdown as r; "
+        "print(r(), end='')\" > docs/cli.md"
+    )
+    for command in ("train", "score", "import-csv", "features", "demo"):
+        assert f"## `telemetry {command}`" in doc.read_text(encoding="utf-8")
