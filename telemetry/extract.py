@@ -17,8 +17,9 @@ Checks (each failure quarantines the whole document with that reason):
   allow (``oversize`` / ``zip_bomb``), whatever size its header declares;
 - gzip: inflated size <= ``extract.max_member_bytes`` and inflate ratio <= ``extract.max_compression_ratio``
   (zip bombs), complete stream (truncation), no trailing bytes, valid deflate data;
-- JSON: valid UTF-8, one object, valid syntax, nesting a safe parser can take, field types as the registry declares (numbers for numeric fields,
-  strings for categorical ones, integers for ``ts``, ``seq``, ``sent_at``), no NaN/Infinity;
+- JSON: valid UTF-8, one object, valid syntax, nesting a safe parser can take, field types as the
+  registry declares (numbers for numeric fields, strings for categorical ones, integers for ``ts``,
+  ``seq``, ``sent_at``), no NaN/Infinity;
 - envelope: ``schema == "telemetry.v1"``, ``fleet`` and ``robot_id`` those of the zip, ``sent_at`` inside the
   zip's UTC day ``[00:00, 24:00)`` and equal to the member name's, every sample has a ``ts`` inside
   ``[day start - extract.ts_slack_s, day end + extract.ts_slack_s)``.
