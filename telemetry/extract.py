@@ -287,7 +287,15 @@ def _zip_members(
             try:
                 with zf.open(info) as fh:
                     raw = fh.read(cap + 1)
-            except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError) as exc:
+            # ValueError: a header offset before the start of the zip (found by benchmarks/fuzz_extract.py)
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                NotImplementedError,
+                OSError,
+                EOFError,
+                ValueError,
+            ) as exc:
                 yield name, None, "bad_zip_member", str(exc)[:200]
                 continue
             if len(raw) > cap or info.file_size > cap:

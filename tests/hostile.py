@@ -17,6 +17,7 @@ Every envelope belongs to :data:`DAY`; member ``seq`` is sent at ``T0 + 5 s * (s
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import io
@@ -364,6 +365,20 @@ def _with_compress_type(data: bytes, method: int) -> bytes:
     return bytes(out)
 
 
+# found by benchmarks/fuzz_extract.py (atheris): central directory offsets pointing before the zip start
+# made zipfile raise ValueError ("negative seek value"), which escaped the extractor
+FUZZ_NEGATIVE_SEEK = base64.b64decode(
+    "UEsDBBQAAAAIAAAAYl0vEO3ftAAAAK8AAAAgAAAAYW1yLTAwMDEvMTc5MzU3NzYwNTAwMC0wLmpzb24uwt+kCqX1WrouraWl"
+    "paWlp6boKWSrJ5W14dogUYkxLzE3OTM1Nzc2MTUwMDAtMi5qc29uLmd6Aa8AUP8fiwgAAAAAAAIDTYzbDoIwEER/xfRZmnKz"
+    "4q8YQ0pZkaSlsV1JCOHf3a0vvk3OzJxdJPsCb8TtJBAceMC4ybUU55N4OgDkwlgPxWhrhjEMAft5zNzHQimVxwnehKqcFuwN"
+    "H0vd1a3Wl7KlFTVm4mqFmOawsKCWlfy952kxLhHbxWAQIW6U77vA9O9puuxZg0NyUdNcJQP7iZHUPJUt64KlrJVUx+M4vhkI"
+    "RFDkAAAAUEsBAhQDFAAAAAgAAABiXS8Q7d+0AAAArwAAACAAAAAAAAAAAAAyAIABAAAAAGFtci0wMDAxLzE3OTM1Nzc2MDUw"
+    "MDAtMC5qc29uLmd6UEsBAhQDFAAAAAgAAABiXVE2Xy61AAAAsAAAACAAAAAAAAAAAAAAAIAB8gAAAGFtci0wMDAwLzE3OTM1"
+    "Nzc2MTAwMDAtMS5qc29uLmd6UEsBAhQDFAAAAAgAAABiXTCAEHq0AAAArwAAACAAAAAAAAAAAAAAAIAB5QEAAGFtci0wMDAx"
+    "LzE3OTM1Nzc2MTUwMDAtMi5qc29uLmd6UEsFBgAAAAADAAMA6gAAANcCAAAAAA=="
+)
+
+
 def container_cases(*, bomb_bytes: int = 256 * MiB) -> list[Case]:
     """Whole-object cases. `bomb_bytes`: what the absolute-size zip bomb inflates to."""
     good = [(_name(i), gz(envelope(i))) for i in range(3)]
@@ -441,6 +456,7 @@ def container_cases(*, bomb_bytes: int = 256 * MiB) -> list[Case]:
             Counter(too_many_members=2),
             config=load_config(env={}, overrides=["extract.max_members=3"]),
         ),
+        Case("corrupt_zip:fuzz_negative_header_offset", FUZZ_NEGATIVE_SEEK, 3, Counter(bad_zip_member=3)),
         Case(
             "path_traversal:only",
             build_zip(
