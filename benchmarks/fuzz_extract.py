@@ -30,7 +30,7 @@ from hostile import CONFIG, DAY, build_zip, envelope, gz, member_cases, seed_cor
 from telemetry.contract import member_name
 from telemetry.extract import QUARANTINE_REASONS, extract_day_zip
 
-STATS = {"iterations": 0, "documents": 0, "quarantined": 0}
+STATS = {"iterations": 0, "documents": 0, "quarantined": 0, "crashes": 0}
 VALID = (member_name(DAY.robot_id, 1793577600500, 0), gz(envelope(0)))
 
 
@@ -48,8 +48,12 @@ def check(data: bytes) -> None:
 
 def one_input(data: bytes) -> None:
     STATS["iterations"] += 1
-    check(data)  # as a whole object
-    check(build_zip([VALID, (member_name(DAY.robot_id, 1793577605000, 1), data)]))  # as one member
+    try:
+        check(data)  # as a whole object
+        check(build_zip([VALID, (member_name(DAY.robot_id, 1793577605000, 1), data)]))  # as one member
+    except BaseException:
+        STATS["crashes"] += 1
+        raise
 
 
 def _mutate(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:
@@ -119,7 +123,6 @@ def _print(engine: str, started: float) -> dict[str, object]:
         "engine": engine,
         "seconds": round(time.monotonic() - started, 1),
         **STATS,
-        "crashes": 0,  # any crash stops the run with a traceback (atheris saves the input)
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     print(json.dumps(figures), flush=True)

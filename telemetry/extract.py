@@ -264,7 +264,7 @@ def _zip_members(
     byte_cap = max_bytes + max_bytes // 1000 + 1024
     for info in infos:
         name = info.filename
-        if info.compress_type == zipfile.ZIP_STORED and info.header_offset + 30 <= len(data):
+        if info.compress_type == zipfile.ZIP_STORED and 0 <= info.header_offset <= len(data) - 30:
             fields = _LOCAL_HEADER.unpack_from(data, info.header_offset)
             if fields[0] != _LOCAL_MAGIC:
                 yield name, None, "bad_zip_member", "bad local header signature"

@@ -378,6 +378,21 @@ FUZZ_NEGATIVE_SEEK = base64.b64decode(
     "LzE3OTM1Nzc2MTUwMDAtMi5qc29uLmd6UEsFBgAAAAADAAMA6gAAANcCAAAAAA=="
 )
 
+# ... and a stored entry's negative offset made the fast path's struct.unpack_from raise struct.error
+FUZZ_NEGATIVE_OFFSET_STORED = base64.b64decode(
+    "UEsDBBQAAAAAAAAAYl0vEO3frwAAAK8AAAAgAAAAYW1yLTAwMDEvMTc5MzU3NzYwNTAwMC0wLmpzb24uZ3ofiwgAAAAAAAID"
+    "TYzBDoIwEER/hfQsTRGw4q8YQ0pZkaSlsV1JCOHf3a0Xb5M3M28Xyb7AG3ErBIIDDxg3uVbiVIinA0AujPVQjrZmGMMQsJ/H"
+    "zH0slVJ5nOBNSOW0YG/4WOmubrXTZc8aHJKLmuYqGdhPjKTmqWxZFyxlraQ6HsfxBRg9/q/kAAAAUEsDBBQAAAAAAAAAYl0Y"
+    "66wiJQEAACUBAAAgAAAAYW1yLTAwMDEvMTc5MzU3NzYxMDAwMC0xLmpzb24uZ3ofiwgAAAAAAAIDfZHRboMwDEV/pcrzimBo"
+    "Q+xLJlUTSoOBaEncJS5ah/j3JaENbA+8xdf3HmM8MScG0Jy9HRiBAg1kb9lYsKcD6xQAhQYXGo6tKINo8YzUyDbq2h7zPI9m"
+    "B19eKuLLUMNDsKjq8qWqXgtvyn2H96E1gnUSTQCU2XO2pGVvuHJem5hCwZX84eK0mE4TI7eB5XVdlz7yHbQsYG/pRQMQT5VA"
+    "08kWjIBFmj+8iC3GHXfIShrgNmG46a//////////////////////6lFHxpkTwS5iREV+2/VTrtb63VPtUGx4GgntDo1AXxoF"
+    "3ZqPipX9QP9H/PU9xI11mSid2/+9F4tSvQXnEuoeuZ/+PV6NOMFSRSqMfpbbgTrvsJLWg31Ks+IEtok2z79qSVE5mgIAAFBL"
+    "AQIUAxQAAAAAAAAAYl0vEO3frwAAAK8AAAAgAAAAAAAAAAAAAACAAQAAAABhbXItMDAwMS8xNzkzNTc3NjA1MDAwLTAuanNv"
+    "bi5nelBLAQIUAxQAAAAAAAAAYl0Y66wiJQEAACUBAAAgAAAAAAAAAAAAAACAAe0AAABhbXItMDAwMS8xNzkzNTc3NjEwMDAw"
+    "LTEuanNvbi5nelBLBQYAAAAAAgACAJwAAABQAgAAAAA="
+)
+
 
 def container_cases(*, bomb_bytes: int = 256 * MiB) -> list[Case]:
     """Whole-object cases. `bomb_bytes`: what the absolute-size zip bomb inflates to."""
@@ -457,6 +472,12 @@ def container_cases(*, bomb_bytes: int = 256 * MiB) -> list[Case]:
             config=load_config(env={}, overrides=["extract.max_members=3"]),
         ),
         Case("corrupt_zip:fuzz_negative_header_offset", FUZZ_NEGATIVE_SEEK, 3, Counter(bad_zip_member=3)),
+        Case(
+            "corrupt_zip:fuzz_negative_offset_stored",
+            FUZZ_NEGATIVE_OFFSET_STORED,
+            2,
+            Counter(bad_zip_member=2),
+        ),
         Case(
             "path_traversal:only",
             build_zip(
