@@ -492,7 +492,16 @@ def extract_day_zip(
         if stored is None:
             zf = zipfile.ZipFile(io.BytesIO(data))
         infos = stored if stored is not None else zf.infolist()  # type: ignore[union-attr]
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, struct.error) as exc:
+    # NotImplementedError: zipfile refuses a "zip file version" it does not know (found by fuzzing)
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        ValueError,
+        OSError,
+        EOFError,
+        struct.error,
+        NotImplementedError,
+    ) as exc:
         reject("", "bad_zip", str(exc)[:200])
         report.documents = 1
         return _finish(day, key, version, signals, [], quarantine, report)

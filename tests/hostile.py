@@ -393,6 +393,23 @@ FUZZ_NEGATIVE_OFFSET_STORED = base64.b64decode(
     "LTEuanNvbi5nelBLBQYAAAAAAgACAJwAAABQAgAAAAA="
 )
 
+# ... and a zip64 end record naming an unknown "zip file version" made zipfile raise NotImplementedError
+FUZZ_UNKNOWN_ZIP_VERSION = base64.b64decode(
+    "UEsDBBQAAAAIAAAAAABiXS8Q7d+0AAAArwAAACAAAABhbXItMDAwMS8xNzkzNTc3NjA1MDAwLTAuanNvbi7C36QKpfVaui6t"
+    "paWlpaWnpugpZKsnlbXh2iBRiegRsOKvGENKWZGkpbFdSQjh392tF2+TNzNvF8m+wBtxKwSCAw8YN7lW4lSIpwNALoz1UI62"
+    "ZhjDEP+wn8fMfSyVUnmc4E1I5bRgb/hY6a5utb6ollbUmImrFWKaw8KCWp7l7z1Pi3GJ2C4Ggwhxo3zfBaZ/T9Nlzxockoua"
+    "5ioZ2E+MpOapbFkXLGWtpDoex/EFGD3+r+QAAGbeJrJ7QbDidhAIHgJgWuWixfEgnh4AubAuQDW4mmGKfcRuGgoPqVJKlXGG"
+    "NyFd0oyd5aM2bd0Yc9E0UtTYkasFUp7izIJanuTvPY2z9ZnYJnqLCGmlfN8E5j+PatviWaJHclFyvkoG7pMSqXkqG9ZFR9ko"
+    "qfbHvn8B41P3huQAAABQSwMEFAAAAAgAAABiXTCAEHq0AAAArwAgACAAAABhbXItMDAwMS8xNzkzNTc3NjE1MDAwLTIuanNv"
+    "bi5negGvAFD/H4sIAAAAAAACA02M2w6CMBBEf8X0WZpys+KvGENKWZGkpbFdSQjh392tL75NzsycXST7Am/E7SQQHHjAuMm1"
+    "FOeTeDoA5MJYD8Voa4YxDAH7eczcx0IplccJ3oSqnBbsDR9L3dWt1peypRU1ZuJqhZjmsLCglpX8vedpMS4R28VgECFulO+7"
+    "wPTvabrsWYNDclHTXCUD+4mR1DyVLeuCpayVVMfjOL4ZCERQ5AAAAFBLAQIUAxQAAP8IAAAAYl0vEO3ftAAAAK8AAAAgAAAA"
+    "AAAAAAAAAACAAQAAAABhbXItMDAwMS8xNzkzNTc3NjA1MDAwLTAuanNvbi5nelBLAQIU/ev//AAIAAAAYl1RNl8utQAAALAA"
+    "AAAgAAAAAAAAAAAAAACAAfIAAABhbXItMDAwMS8xNzkzNTc3NjEwMDAwLTEuanNvbi5nelBLAQIUAxQAAAgAAABiXTAAgBB6"
+    "tAAAAK8AAAAgAAAAAAAAAAAAAACAAeUBAABhbXItMDAwMS8xNzkzNTc3NjE1MDAwLTIuanNvbi5nelBLBQYAAAAAAwADAOoA"
+    "AADXAgAAAAA="
+)
+
 
 def container_cases(*, bomb_bytes: int = 256 * MiB) -> list[Case]:
     """Whole-object cases. `bomb_bytes`: what the absolute-size zip bomb inflates to."""
