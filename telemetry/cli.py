@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -726,14 +727,51 @@ def cli_reference_markdown() -> str:
     return "".join(parts)
 
 
+class _Stopped(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that every ``with`` block unwinds."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise _Stopped(signum)
+
+
+_INTERRUPTIBLE = {cmd_features, cmd_run, cmd_extract, cmd_demo}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``telemetry`` console script."""
+    """Entry point of the ``telemetry`` console script.
+
+    Exit status: 0 done, 1 some partitions failed (the others are committed), 2 a project error (bad
+    configuration, nothing to read, output root in use by another run), 128 + signal number when
+    interrupted by SIGINT (130) or SIGTERM (143): committed partitions stay, nothing half-written is
+    visible, and a re-run does only the missing work.
+    """
     args = build_parser().parse_args(argv)
+    previous = None
+    if args.func in _INTERRUPTIBLE:
+        with contextlib.suppress(ValueError):  # not the main thread (tests): keep the default
+            previous = signal.signal(signal.SIGTERM, _raise_stopped)
     try:
         code: int = args.func(args)
     except TelemetryError as exc:
         print(f"telemetry: error: {exc}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, _Stopped) as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(
+            f"telemetry: interrupted by {name}: committed partitions are kept and nothing half-written is "
+            "visible; run the same command again to do the rest",
+            file=sys.stderr,
+        )
+        return 128 + signum
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code
 
 

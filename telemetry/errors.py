@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataContractError",
+    "LeaseLostError",
+    "LockedError",
     "ModelError",
     "NothingToDoError",
     "StoreError",
@@ -49,3 +51,11 @@ class NothingToDoError(TelemetryError):
 class ModelError(TelemetryError):
     """A model cannot be trained, loaded or applied (no positives to learn from, feature spec mismatch,
     distributed training that timed out)."""
+
+
+class LockedError(TelemetryError):
+    """Another live run holds the output root's lease (two runs must not write one output root at once)."""
+
+
+class LeaseLostError(TelemetryError):
+    """This run's lease on the output root expired and another run took it over; this run stopped."""

@@ -13,11 +13,13 @@ removed. Rows with the same ``ts`` but different values are kept and counted as 
 Checks (each failure quarantines the whole document with that reason):
 
 - zip: member count limit, member name ``<robot_id>/<sent_at>-<seq>.json.gz`` matching the zip's robot;
-  zip-level CRC of stored members; declared sizes within limits;
+  zip-level CRC of stored members; a compressed zip entry is read no further than the gzip limits below
+  allow (``oversize`` / ``zip_bomb``), whatever size its header declares;
 - gzip: inflated size <= ``extract.max_member_bytes`` and inflate ratio <= ``extract.max_compression_ratio``
   (zip bombs), complete stream (truncation), no trailing bytes, valid deflate data;
-- JSON: one object, valid syntax, field types as the registry declares (numbers for numeric fields,
-  strings for categorical ones, integers for ``ts``, ``seq``, ``sent_at``), no NaN/Infinity;
+- JSON: valid UTF-8, one object, valid syntax, nesting a safe parser can take, field types as the
+  registry declares (numbers for numeric fields, strings for categorical ones, integers for ``ts``,
+  ``seq``, ``sent_at``), no NaN/Infinity;
 - envelope: ``schema == "telemetry.v1"``, ``fleet`` and ``robot_id`` those of the zip, ``sent_at`` inside the
   zip's UTC day ``[00:00, 24:00)`` and equal to the member name's, every sample has a ``ts`` inside
   ``[day start - extract.ts_slack_s, day end + extract.ts_slack_s)``.
@@ -28,6 +30,10 @@ counted (documents carrying them) in :class:`ExtractReport`.
 Decoding is batched: valid gzip payloads are joined as NDJSON in chunks and parsed by ``pyarrow.json``
 against a schema derived from the signal registry; a chunk that fails to parse is bisected down to the
 single failing documents, which are quarantined with the parser's message.
+
+Memory: members are inflated one at a time and parsed in chunks of at most 512 documents or 8 MiB of
+JSON, so beyond the zip's own bytes and the output tables an extraction holds one chunk plus one member
+(at most ``extract.max_member_bytes``) — tests/test_hostile.py measures it on a 256 MiB zip-level bomb.
 """
 
 from __future__ import annotations
@@ -97,6 +103,7 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 _CHUNK_DOCS = 512  # documents per read_json call (~4 MB of JSON)
+_CHUNK_BYTES = 8 * 2**20  # ... or fewer: a chunk is parsed once it holds this much JSON (bounds memory)
 # isal's stubs declare `error` as an instance, not a class
 _INFLATE_ERRORS: tuple[type[Exception], ...] = (cast("type[Exception]", isal_zlib.error),)
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
@@ -239,17 +246,25 @@ def _stored_entries(data: bytes) -> list[zipfile.ZipInfo] | None:
 
 
 def _zip_members(
-    data: bytes, zf: zipfile.ZipFile | None, infos: Sequence[zipfile.ZipInfo]
+    data: bytes,
+    zf: zipfile.ZipFile | None,
+    infos: Sequence[zipfile.ZipInfo],
+    max_bytes: int,
+    max_ratio: float,
 ) -> Iterator[tuple[str, bytes | None, str, str]]:
     """Yield ``(member name, raw member bytes or None, reason, detail)`` for each entry.
 
     Stored members are sliced straight out of the buffer (their CRC is checked); other compression
-    methods go through :mod:`zipfile`.
+    methods go through :mod:`zipfile` with a bounded read: a member that inflates (at the zip level) to
+    more than `max_bytes` plus gzip framing, or by more than `max_ratio`, is rejected after reading at
+    most that much, whatever size its header declares (a 1 MB zip can declare a 1 GB member).
     """
     view = memoryview(data)
+    # the member is itself a gzip stream: allow its framing (header, trailer, stored-block headers)
+    byte_cap = max_bytes + max_bytes // 1000 + 1024
     for info in infos:
         name = info.filename
-        if info.compress_type == zipfile.ZIP_STORED and info.header_offset + 30 <= len(data):
+        if info.compress_type == zipfile.ZIP_STORED and 0 <= info.header_offset <= len(data) - 30:
             fields = _LOCAL_HEADER.unpack_from(data, info.header_offset)
             if fields[0] != _LOCAL_MAGIC:
                 yield name, None, "bad_zip_member", "bad local header signature"
@@ -267,11 +282,32 @@ def _zip_members(
         elif zf is None:
             yield name, None, "bad_zip_member", "member extends past the end of the zip"
         else:
+            ratio_cap = int(max(info.compress_size, 1) * max_ratio)
+            cap = min(byte_cap, ratio_cap)
             try:
                 with zf.open(info) as fh:
-                    yield name, fh.read(), "", ""
-            except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError) as exc:
+                    raw = fh.read(cap + 1)
+            # ValueError: a header offset before the start of the zip (found by benchmarks/fuzz_extract.py)
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                NotImplementedError,
+                OSError,
+                EOFError,
+                ValueError,
+            ) as exc:
                 yield name, None, "bad_zip_member", str(exc)[:200]
+                continue
+            if len(raw) > cap or info.file_size > cap:
+                if cap == ratio_cap and ratio_cap < byte_cap:
+                    detail = (
+                        f"zip entry inflates more than {max_ratio:g}x ({info.compress_size} compressed bytes)"
+                    )
+                    yield name, None, "zip_bomb", detail
+                else:
+                    yield name, None, "oversize", f"zip entry larger than {byte_cap} bytes"
+                continue
+            yield name, raw, "", ""
 
 
 def _inflate(member: bytes, max_bytes: int, max_ratio: float) -> tuple[bytes | None, str, str]:
@@ -305,6 +341,21 @@ _BRACKETS_CHECKED = 1024
 
 
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"{[")
+
+
+def _utf8_problem(doc: bytes) -> str | None:
+    """None when `doc` is valid UTF-8 (JSON text must be, RFC 8259 section 8.1), else where it is not.
+
+    pyarrow's parser copies invalid bytes into string values unchecked; they would reach the Parquet
+    output as broken strings, so they are caught here (a pure-ASCII document skips the decode).
+    """
+    if doc.isascii():
+        return None
+    try:
+        doc.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8: {exc.reason} at byte {exc.start}"
+    return None
 
 
 def _nesting_problem(doc: bytes) -> str | None:
@@ -441,7 +492,16 @@ def extract_day_zip(
         if stored is None:
             zf = zipfile.ZipFile(io.BytesIO(data))
         infos = stored if stored is not None else zf.infolist()  # type: ignore[union-attr]
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, struct.error) as exc:
+    # NotImplementedError: zipfile refuses a "zip file version" it does not know (found by fuzzing)
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        ValueError,
+        OSError,
+        EOFError,
+        struct.error,
+        NotImplementedError,
+    ) as exc:
         reject("", "bad_zip", str(exc)[:200])
         report.documents = 1
         return _finish(day, key, version, signals, [], quarantine, report)
@@ -451,7 +511,39 @@ def extract_day_zip(
         reject(
             info.filename, "too_many_members", f"zip holds {len(infos)} members; limit {limits.max_members}"
         )
-    for name, raw, reason, detail in _zip_members(data, zf, infos[: limits.max_members]):
+    schema = _envelope_schema(signals)
+    day_start, day_end = day_bounds_ms(day.date)
+    slack = int(limits.ts_slack_s * 1000)
+    pieces: dict[str, list[pa.Table]] = {spec.name: [] for spec in signals}
+
+    def parse_chunk() -> None:
+        """Parse, validate and collect the pending documents (then forget them: memory stays bounded)."""
+        for start, count, table, error in _parse_rows(docs, schema):
+            if table is None:
+                reject(doc_members[start], _classify_parse_error(docs[start], error), error[:200])
+                continue
+            reasons = _validate(
+                table,
+                day,
+                (day_start - slack, day_end + slack),
+                (day_start, day_end),
+                signals,
+                doc_name_fields[start : start + count],
+                report,
+            )
+            ok = reasons == ""
+            for i in np.flatnonzero(~ok):
+                reject(doc_members[start + i], str(reasons[i]), _REASON_DETAIL[str(reasons[i])])
+            _collect_samples(table, ok, signals, pieces)
+        docs.clear()
+        doc_members.clear()
+        doc_name_fields.clear()
+
+    pending_bytes = 0
+    members = _zip_members(
+        data, zf, infos[: limits.max_members], limits.max_member_bytes, limits.max_compression_ratio
+    )
+    for name, raw, reason, detail in members:
         if raw is None:
             reject(name, reason, detail)
             continue
@@ -460,6 +552,7 @@ def extract_day_zip(
             reject(name, "bad_member_name", f"expected {day.robot_id}/<sent_at>-<seq>.json.gz")
             continue
         doc, reason, detail = _inflate(raw, limits.max_member_bytes, limits.max_compression_ratio)
+        del raw
         if doc is None:
             reject(name, reason, detail)
             continue
@@ -470,6 +563,9 @@ def extract_day_zip(
         if not stripped.endswith(b"}"):  # the usual corruption; caught here without a parse
             reject(name, "invalid_json", "truncated: the document does not end with '}'")
             continue
+        if (problem := _utf8_problem(stripped)) is not None:
+            reject(name, "invalid_json", problem)
+            continue
         if (problem := _nesting_problem(stripped)) is not None:
             reject(name, "invalid_json", problem)
             continue
@@ -478,31 +574,12 @@ def extract_day_zip(
         docs.append(stripped.replace(b"\n", b" ").replace(b"\r", b" "))
         doc_members.append(name)
         doc_name_fields.append(parsed_name)
-
-    schema = _envelope_schema(signals)
-    day_start, day_end = day_bounds_ms(day.date)
-    slack = int(limits.ts_slack_s * 1000)
-    pieces: dict[str, list[pa.Table]] = {spec.name: [] for spec in signals}
-    for chunk_start in range(0, len(docs), _CHUNK_DOCS):
-        chunk = docs[chunk_start : chunk_start + _CHUNK_DOCS]
-        for start, count, table, error in _parse_rows(chunk, schema):
-            first = chunk_start + start
-            if table is None:
-                reject(doc_members[first], _classify_parse_error(docs[first], error), error[:200])
-                continue
-            reasons = _validate(
-                table,
-                day,
-                (day_start - slack, day_end + slack),
-                (day_start, day_end),
-                signals,
-                doc_name_fields[first : first + count],
-                report,
-            )
-            ok = reasons == ""
-            for i in np.flatnonzero(~ok):
-                reject(doc_members[first + i], str(reasons[i]), _REASON_DETAIL[str(reasons[i])])
-            _collect_samples(table, ok, signals, pieces)
+        pending_bytes += len(doc)
+        if len(docs) >= _CHUNK_DOCS or pending_bytes >= _CHUNK_BYTES:
+            parse_chunk()
+            pending_bytes = 0
+    if docs:
+        parse_chunk()
 
     return _finish(day, key, version, signals, [pieces], quarantine, report)
 

@@ -28,11 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -46,8 +48,15 @@ from telemetry.errors import NothingToDoError, TelemetryError
 from telemetry.extract import ExtractReport, extract_day_zip, signal_table_schema, sorted_unique
 from telemetry.features import build_features, feature_table_schema
 from telemetry.labels import ExampleSet, make_examples
-from telemetry.lineage import PartitionLineage, RunManifest, features_key, lineage_key, read_lineage
-from telemetry.store import RawObject, Store
+from telemetry.lineage import (
+    PartitionLineage,
+    RunLease,
+    RunManifest,
+    features_key,
+    lineage_key,
+    read_lineage,
+)
+from telemetry.store import TRANSIENT_ERRORS, RawObject, Store
 
 __all__ = [
     "ExtractSummary",
@@ -62,7 +71,37 @@ __all__ = [
     "robot_features",
     "run_extract",
     "run_features",
+    "with_retries",
 ]
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_RETRY_S = 120.0
+"""How long a task (or the driver's listing and manifest write) keeps retrying transient store errors
+(connection refused or reset, timeouts, throttling, HTTP 5xx) before it fails. Tasks are idempotent:
+every output is one atomic put and the lineage record is written last."""
+
+LEASE_TTL_S = 120.0
+"""Expiry of the output root's run lease (renewed every third of it); see :class:`RunLease`."""
+
+_T = TypeVar("_T")
+
+
+def with_retries(fn: Callable[..., _T], *args: Any, retry_s: float = TRANSIENT_RETRY_S) -> _T:
+    """``fn(*args)``, retried with jittered exponential backoff (0.2 s doubling to 5 s) while it raises a
+    transient store error and less than `retry_s` seconds have passed; other errors propagate at once."""
+    deadline = time.monotonic() + retry_s
+    delay = 0.2
+    while True:
+        try:
+            return fn(*args)
+        except TRANSIENT_ERRORS as exc:
+            pause = delay * random.uniform(0.5, 1.0)
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("transient store error (%s), retrying in %.1f s", exc, pause)
+            time.sleep(pause)
+            delay = min(delay * 2, 5.0)
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -137,8 +176,39 @@ def run_extract(
     robots: Iterable[str] | None = None,
     progress: Callable[[RawObject, ExtractReport], None] | None = None,
 ) -> ExtractSummary:
+    """Extract every day zip of a fleet and inclusive date range (one robot-day after another), holding
+    the output root's run lease.
+
+    Raises:
+        NothingToDoError: no day zip matches.
+        LockedError: another run is writing `out`.
+    """
+    command = f"extract {fleet or '*'} {start}..{end}"
+    with RunLease.acquire(out, RunManifest.new_run_id(), command=command, ttl_s=LEASE_TTL_S) as lease:
+
+        def checked(obj: RawObject, report: ExtractReport) -> None:
+            lease.check()
+            if progress is not None:
+                progress(obj, report)
+
+        return _run_extract_leased(
+            raw, out, config, fleet=fleet, start=start, end=end, robots=robots, progress=checked
+        )
+
+
+def _run_extract_leased(
+    raw: Store,
+    out: Store,
+    config: TelemetryConfig,
+    *,
+    fleet: str | None,
+    start: dt.date,
+    end: dt.date,
+    robots: Iterable[str] | None = None,
+    progress: Callable[[RawObject, ExtractReport], None] | None = None,
+) -> ExtractSummary:
     """Extract every day zip of a fleet and inclusive date range (one robot-day after another)."""
-    objects = raw.list_day_zips(fleet, start, end, set(robots) if robots is not None else None)
+    objects = with_retries(raw.list_day_zips, fleet, start, end, set(robots) if robots is not None else None)
     if not objects:
         raise NothingToDoError(
             f"no day zips under {raw.url} for fleet={fleet or '*'} dates {start}..{end}"
@@ -146,7 +216,7 @@ def run_extract(
         )
     total = ExtractReport()
     for obj in objects:
-        report = extract_robot_day(raw, out, obj, config)
+        report = with_retries(extract_robot_day, raw, out, obj, config)
         total = total.merge(report)
         if progress is not None:
             progress(obj, report)
@@ -389,6 +459,43 @@ def run_features(
     client: Any = None,
     as_of: RunManifest | None = None,
     progress: Callable[[int, int], None] | None = None,
+    lease_ttl_s: float = LEASE_TTL_S,
+) -> FeaturesSummary:
+    """:func:`_run_features_leased` while holding the run lease of `out` (one run per output root).
+
+    Raises:
+        NothingToDoError: no day zip matches.
+        LockedError: another run is writing `out` (its lease has not expired).
+        LeaseLostError: this run stopped renewing its lease long enough for another run to take it over.
+    """
+    run_id = RunManifest.new_run_id()
+    command = f"features {fleet or '*'} {start}..{end}"
+    with RunLease.acquire(out, run_id, command=command, ttl_s=lease_ttl_s) as lease:
+
+        def checked(done: int, total: int) -> None:
+            lease.check()
+            if progress is not None:
+                progress(done, total)
+
+        return _run_features_leased(
+            raw, out, config, fleet=fleet, start=start, end=end, robots=robots, client=client,
+            as_of=as_of, progress=checked, run_id=run_id,
+        )  # fmt: skip
+
+
+def _run_features_leased(
+    raw: Store,
+    out: Store,
+    config: TelemetryConfig,
+    *,
+    fleet: str | None,
+    start: dt.date,
+    end: dt.date,
+    robots: Iterable[str] | None = None,
+    client: Any = None,
+    as_of: RunManifest | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    run_id: str,
 ) -> FeaturesSummary:
     """Features for every robot-day of a fleet in ``[start, end]`` (inclusive), incrementally.
 
@@ -404,7 +511,6 @@ def run_features(
         NothingToDoError: no day zip matches.
     """
     clock = time.perf_counter()
-    run_id = RunManifest.new_run_id()
     back, forward = halo_days(config)
     lo, hi = start - dt.timedelta(days=back), end + dt.timedelta(days=forward)
     wanted = set(robots) if robots is not None else None
@@ -416,7 +522,7 @@ def run_features(
         ]
         objects = [o for o in objects if fleet is None or o.day.fleet == fleet]
     else:
-        objects = raw.list_day_zips(fleet, lo, hi, wanted)
+        objects = with_retries(raw.list_day_zips, fleet, lo, hi, wanted)
     plan = plan_partitions(objects, start, end, back, forward)
     if not plan:
         raise NothingToDoError(
@@ -448,11 +554,11 @@ def run_features(
 
     if client is None:
         for obj in needed:
-            extract_results.append(_extract_if_needed(raw, out, obj, config))
+            extract_results.append(with_retries(_extract_if_needed, raw, out, obj, config))
             tick()
         for day, inputs in plan.items():
             try:
-                partitions.append(compute_partition(inputs, out, day, config, run_id))
+                partitions.append(with_retries(compute_partition, inputs, out, day, config, run_id))
             except TelemetryError as exc:
                 failed[str(day)] = str(exc)
             tick()
@@ -465,6 +571,7 @@ def run_features(
             with span("extract"):
                 extract_futures = {
                     obj.day: client.submit(
+                        with_retries,
                         _extract_if_needed,
                         raw,
                         out,
@@ -525,13 +632,14 @@ def run_features(
         "excluded": summary.excluded(),
         "seconds": round(summary.seconds, 3),
     }
-    out.write_bytes(manifest.key(), manifest.to_json())
+    with_retries(out.write_bytes, manifest.key(), manifest.to_json())
     return summary
 
 
 def _after(fn: Callable[..., PartitionReport], _dependencies: list[Any], *args: Any) -> PartitionReport:
-    """Run ``fn(*args)`` once the dependencies (extract results, passed by Dask) are done."""
-    return fn(*args)
+    """Run ``fn(*args)`` once the dependencies (extract results, passed by Dask) are done (transient store
+    errors are retried, see :func:`with_retries`)."""
+    return with_retries(fn, *args)
 
 
 def _report_from_dict(data: Mapping[str, Any]) -> ExtractReport:

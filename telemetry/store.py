@@ -39,6 +39,14 @@ Writes
     A failed write removes its temporary file; one left behind by a killed process is never listed.
     On object stores a write is one PUT (or one completed multipart upload), atomic by nature.
 
+Conditional writes
+    :meth:`Store.read_with_token` and :meth:`Store.write_if` are a compare-and-swap on one small object
+    (the run lease of :mod:`telemetry.lineage`). On S3 they are ``PutObject`` with ``If-None-Match: *``
+    (create only if absent) or ``If-Match: <ETag>`` (replace only if unchanged), evaluated atomically by
+    the service (AWS S3 since 2024, MinIO, moto). Locally the check and the atomic rename run under an
+    exclusive ``flock`` on a hidden lock file next to the object: atomic between processes of one host
+    (and on network filesystems whose locks work). Other fsspec stores check then write: not atomic.
+
 Errors
     Failures raise :class:`~telemetry.errors.StoreError` naming the store URL and key (never credentials),
     chained from the original exception. Failures that are worth retrying (connection errors, timeouts,
@@ -56,6 +64,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import logging
 import os
@@ -308,6 +317,20 @@ class Store:
         with self._backend.failures("write", key):
             self._backend.write_bytes(key, bytes(data))
 
+    def read_with_token(self, key: str) -> tuple[bytes, str] | None:
+        """The latest bytes of `key` and a token for :meth:`write_if`, or None when there is no object."""
+        _check_key(key)
+        with self._backend.failures("read", key):
+            return self._backend.read_with_token(key)
+
+    def write_if(self, key: str, data: bytes, token: str | None) -> str | None:
+        """Write `data` to `key` only if the object is unchanged since `token` was read (``token=None``:
+        only if there is no object). Returns the new token, or None when the condition failed (another
+        writer got there first; nothing was written). See "Conditional writes" in the module docstring."""
+        _check_key(key)
+        with self._backend.failures("conditionally write", key):
+            return self._backend.write_if(key, bytes(data), token)
+
     def exists(self, key: str) -> bool:
         """Whether an object (not a directory) exists at exactly `key`."""
         _check_key(key)
@@ -436,6 +459,16 @@ def _is_transient(exc: BaseException) -> bool:
         if isinstance(e, ClientError):
             code, status = _client_error_code(e)
             if status >= 500 or status == 429 or code in _RETRYABLE_S3_CODES:
+                return True
+    return False
+
+
+def _is_condition_failure(exc: BaseException) -> bool:
+    """Whether `exc` says a conditional write lost (412 Precondition Failed, 409 conditional conflict)."""
+    for e in _exception_chain(exc):
+        if isinstance(e, ClientError):
+            code, status = _client_error_code(e)
+            if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
                 return True
     return False
 
@@ -574,6 +607,12 @@ class _Backend(ABC):
     def exists(self, key: str) -> bool: ...
 
     @abstractmethod
+    def read_with_token(self, key: str) -> tuple[bytes, str] | None: ...
+
+    @abstractmethod
+    def write_if(self, key: str, data: bytes, token: str | None) -> str | None: ...
+
+    @abstractmethod
     def list_keys(self, prefix: str) -> list[str]: ...
 
     @abstractmethod
@@ -636,6 +675,21 @@ class _ContentHashBackend(_Backend):
 
     def read_bytes(self, key: str) -> bytes:
         return self._read_path(self._path(key))
+
+    def read_with_token(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            data = self._read_path(self._path(key))
+        except FileNotFoundError:
+            return None
+        return data, _sha256(data)
+
+    def write_if(self, key: str, data: bytes, token: str | None) -> str | None:
+        """Check then write: not atomic on this kind of store (the local backend overrides it)."""
+        current = self.read_with_token(key)
+        if (current[1] if current is not None else None) != token:
+            return None
+        self.write_bytes(key, data)
+        return _sha256(data)
 
 
 class _LocalBackend(_ContentHashBackend):
@@ -715,6 +769,17 @@ class _LocalBackend(_ContentHashBackend):
 
     def exists(self, key: str) -> bool:
         return os.path.isfile(self._path(key))
+
+    def write_if(self, key: str, data: bytes, token: str | None) -> str | None:
+        directory, name = os.path.split(self._path(key))
+        os.makedirs(directory, exist_ok=True)
+        lock = os.path.join(directory, f".{name[:100]}.cas{_TMP_SUFFIX}")  # hidden, never listed
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return super().write_if(key, data, token)
+        finally:
+            os.close(fd)  # releases the lock
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -972,6 +1037,29 @@ class _S3Backend(_Backend):
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self._fs.pipe_file(f"{self.bucket}/{self._key(key)}", data)
+
+    def read_with_token(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            response = self._fs.call_s3("get_object", Bucket=self.bucket, Key=self._key(key))
+        except FileNotFoundError:
+            return None
+        body = response["Body"]
+        try:
+            return bytes(fsspec.asyn.sync(self._fs.loop, body.read)), str(response["ETag"])
+        finally:
+            body.close()
+
+    def write_if(self, key: str, data: bytes, token: str | None) -> str | None:
+        condition = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
+        try:
+            response = self._fs.call_s3(
+                "put_object", Bucket=self.bucket, Key=self._key(key), Body=data, **condition
+            )
+        except self.io_errors as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return str(response["ETag"])
 
     def exists(self, key: str) -> bool:
         try:

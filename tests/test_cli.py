@@ -238,7 +238,7 @@ def test_cli_reference_is_current() -> None:
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
     assert doc.read_text(encoding="utf-8") == cli_reference_markdown(), (
-        "docs/cli.md is stale: python -c \"from telemetry.cli import cli_reference_markdown as r; "
+        'docs/cli.md is stale: python -c "from telemetry.cli import cli_reference_markdown as r; '
         "print(r(), end='')\" > docs/cli.md"
     )
     for command in ("train", "score", "import-csv", "features", "demo"):
