@@ -333,6 +333,11 @@ class TrainConfig:
         "weight of positives relative to negatives; null: balance them, capped at 100 "
         "(scores are corrected back to probabilities)",
     )
+    search: bool = _f(
+        False,
+        "choose num_leaves (7, 15, 31) x min_child_samples (5, 20) by validation average precision "
+        "(6 fits per target) instead of the two values above",
+    )
     seed: int = _f(7, "random seed (same data, parameters and seed: same model bytes)")
     threads: int = _f(2, "LightGBM threads (part of the determinism: keep it fixed)")
     timeout_s: float = _f(1800.0, "distributed training: give up (with an error) after this many seconds")

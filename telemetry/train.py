@@ -287,6 +287,10 @@ class FittedModel:
     """Positives were up-weighted by this factor; ``predict_risk`` undoes it."""
     best_iteration: int
     params: dict[str, Any] = field(default_factory=dict)
+    valid_pr_auc: float = float("nan")
+    """Validation average precision at ``best_iteration``."""
+    search: list[dict[str, Any]] = field(default_factory=list)
+    """With ``train.search``: every candidate tried (parameters, trees, validation average precision)."""
 
     @property
     def logit_offset(self) -> float:
@@ -337,7 +341,43 @@ def fit_model(
                 "for this target; both are needed (widen the date range, or change train.valid_fraction)"
             )
     pos_weight = positive_weight(y_train, w_train, train.pos_weight)
-    params = lightgbm_params(train)
+    candidates = [lightgbm_params(train)]
+    if train.search:
+        candidates = [
+            {**candidates[0], "num_leaves": leaves, "min_data_in_leaf": child}
+            for leaves in SEARCH_NUM_LEAVES
+            for child in SEARCH_MIN_CHILD_SAMPLES
+        ]
+    fits = [
+        _fit_once(x_train, y_train, w_train, x_valid, y_valid, w_valid, columns, train, params, pos_weight)
+        for params in candidates
+    ]
+    best = max(range(len(fits)), key=lambda i: (fits[i].valid_pr_auc, -i))  # ties: the first candidate
+    chosen = fits[best]
+    chosen.search = [
+        {"num_leaves": f.params["num_leaves"], "min_child_samples": f.params["min_data_in_leaf"],
+         "trees": f.best_iteration, "valid_pr_auc": f.valid_pr_auc}
+        for f in fits
+    ] if train.search else []  # fmt: skip
+    return chosen
+
+
+SEARCH_NUM_LEAVES = (7, 15, 31)
+SEARCH_MIN_CHILD_SAMPLES = (5, 20)
+
+
+def _fit_once(
+    x_train: F64,
+    y_train: I8,
+    w_train: F64,
+    x_valid: F64,
+    y_valid: I8,
+    w_valid: F64,
+    columns: Sequence[FeatureColumn],
+    train: TrainConfig,
+    params: dict[str, Any],
+    pos_weight: float,
+) -> FittedModel:
     names = _lgb_names(len(columns))
     categorical = [i for i, c in enumerate(columns) if c.kind == "categorical"]
     fit_w = np.where(y_train == 1, w_train * pos_weight, w_train)
@@ -359,7 +399,10 @@ def fit_model(
         callbacks=[lgb.early_stopping(train.early_stopping_rounds, first_metric_only=True, verbose=False)],
     )
     best = int(booster.best_iteration) or int(booster.current_iteration())
-    return FittedModel(booster, list(columns), pos_weight, best, params)
+    raw = np.asarray(booster.predict(x_valid, raw_score=True, num_iteration=best), dtype=np.float64)
+    fitted = FittedModel(booster, list(columns), pos_weight, best, params)
+    fitted.valid_pr_auc = _average_precision_fast(y_valid, raw, w_valid)
+    return fitted
 
 
 def predict_risk(booster: lgb.Booster, x: F64, logit_offset: float, num_iteration: int | None = None) -> F64:

@@ -349,3 +349,17 @@ def test_distributed_training_on_real_worker_processes(
     test = meta["metrics"]["test"]
     assert test["pr_auc"] > 10 * test["prevalence"]
     assert "report" in out
+
+
+def test_search_picks_the_best_validation_candidate(precursor_out: Store) -> None:
+    config = load_config(env={}, overrides=[*OVERRIDES, "train.search=true", "train.max_rounds=60"])
+    model = _train(precursor_out, config)
+    tried = model.metadata["search"]
+    assert len(tried) == 6
+    assert {(t["num_leaves"], t["min_child_samples"]) for t in tried} == {
+        (n, c) for n in (7, 15, 31) for c in (5, 20)
+    }
+    best = max(tried, key=lambda t: t["valid_pr_auc"])
+    assert model.metadata["params"]["num_leaves"] == best["num_leaves"]
+    assert model.metadata["params"]["min_data_in_leaf"] == best["min_child_samples"]
+    assert model.metadata["best_iteration"] == best["trees"]
