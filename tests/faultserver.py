@@ -16,6 +16,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,10 @@ def main() -> None:
     signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=start).start())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     start()
+    # not signal.pause(): a signal delivered to one of the server's threads would not wake the main thread,
+    # and Python runs handlers only in the main thread (a stop once waited ~60 s, until the next signal)
     while True:
-        signal.pause()
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":
