@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -389,18 +390,15 @@ def _train(
         flush=True,
     )
     say = (lambda m: print(f"  {m}", flush=True)) if args.verbose else None
-    targets = args.target or None
-    if args.distributed:
-        with connect(config) as client:
+    cluster: contextlib.AbstractContextManager[Any] = (
+        connect(config) if args.distributed else contextlib.nullcontext()
+    )
+    with cluster as client:
+        if client is not None:
             print(f"dashboard         {dashboard_url(client) or 'none'}", flush=True)
-            models = train_models(
-                features, config, targets=targets, valid_start=args.valid_start, test_start=args.test_start,
-                client=client, progress=say,
-            )  # fmt: skip
-    else:
         models = train_models(
-            features, config, targets=targets, valid_start=args.valid_start, test_start=args.test_start,
-            progress=say,
+            features, config, targets=args.target or None, valid_start=args.valid_start,
+            test_start=args.test_start, client=client, progress=say,
         )  # fmt: skip
     for model in models:
         url = write_model(out, model)

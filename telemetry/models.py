@@ -361,8 +361,10 @@ def train_models(
         started = time.perf_counter()
         y_all, keep = stage.target_labels(frame, target)
         tr, va, te = masks["train"] & keep, masks["valid"] & keep, masks["test"] & keep
-        columns = stage.feature_columns(features.schema, frame.loc[tr])
-        x_tr = stage.feature_matrix(frame.loc[tr], columns)
+        train_rows = frame.loc[tr]
+        columns = stage.feature_columns(features.schema, train_rows)
+        x_tr = stage.feature_matrix(train_rows, columns)
+        del train_rows
         x_va = stage.feature_matrix(frame.loc[va], columns)
         x_te = stage.feature_matrix(frame.loc[te], columns)
         y_tr, y_va, y_te = y_all[tr], y_all[va], y_all[te]
@@ -374,11 +376,7 @@ def train_models(
         if client is None:
             fitted = stage.fit_model(x_tr, y_tr, w_tr, x_va, y_va, w_va, columns, tc)
         else:
-            for name, yy in (("training", y_tr), ("validation", y_va)):
-                if not (yy == 1).any() or not (yy == 0).any():
-                    raise ModelError(
-                        f"the {name} days have no positives or no negatives for target {target!r}"
-                    )
+            stage.require_both_classes(y_tr, y_va)
             pos_weight = stage.positive_weight(y_tr, w_tr, tc.pos_weight)
             booster = _fit_distributed(client, x_tr, y_tr, w_tr, columns, config, pos_weight)
             best = _best_iteration(booster, x_va, y_va, w_va, pos_weight, tc.early_stopping_metric)

@@ -199,6 +199,11 @@ def import_csv(paths: Sequence[str], out: Store, spec: TabularSpec) -> ImportRep
                 part = part.drop(columns="_label")
             samples[str(unit)].append(part.drop(columns="unit"))
     report.fields = {c: field_name(c) for c in columns or []}
+    merged_by_unit = {
+        unit: pd.concat(parts).sort_values("ts", kind="stable").drop_duplicates("ts", keep="first")
+        for unit, parts in sorted(samples.items())
+    }
+    spans = {unit: (int(m["ts"].iloc[0]), int(m["ts"].iloc[-1])) for unit, m in merged_by_unit.items()}
 
     events: dict[str, list[tuple[int, str, str]]] = defaultdict(
         list, {u: list(v) for u, v in label_events.items()}
@@ -213,12 +218,12 @@ def import_csv(paths: Sequence[str], out: Store, spec: TabularSpec) -> ImportRep
         event_units = [_unit_id(spec, u) for u in frame[str(unit_col)]]
         codes_of = [str(c) for c in frame[table.code_column]]
         for when, unit_id, code_text in zip(ts.tolist(), event_units, codes_of, strict=True):
-            if unit_id in samples:  # events of units without telemetry have nothing to join: left out
+            if unit_id in spans:  # events of units without telemetry have nothing to join: left out
                 events[unit_id].append((int(when), table.kind, code_text))
     for unit, unit_events in events.items():
-        span = pd.concat(samples[unit])["ts"] if unit in samples else pd.Series([], dtype=np.int64)
+        first, last = spans[unit]
         for when, kind, code in unit_events:
-            if span.empty or not int(span.min()) <= when <= int(span.max()):
+            if not first <= when <= last:
                 continue
             report.events[kind] = report.events.get(kind, 0) + 1
             codes = report.event_codes.setdefault(kind, [])
@@ -227,15 +232,14 @@ def import_csv(paths: Sequence[str], out: Store, spec: TabularSpec) -> ImportRep
 
     steps: list[np.ndarray[Any, np.dtype[np.int64]]] = []
     zips: dict[tuple[dt.date, str], list[tuple[str, bytes]]] = defaultdict(list)
-    for unit in sorted(samples):
-        merged = pd.concat(samples[unit]).sort_values("ts", kind="stable").drop_duplicates("ts", keep="first")
+    for unit, merged in merged_by_unit.items():
         report.units += 1
         report.rows += len(merged)
         ts = merged["ts"].to_numpy(dtype=np.int64)
         steps.append(np.diff(ts))
         fields = [c for c in merged.columns if c != "ts"]
         values = {c: merged[c].to_numpy() for c in fields}
-        unit_events = sorted(e for e in events.get(unit, []) if ts[0] <= e[0] <= ts[-1])
+        unit_events = sorted(e for e in events.get(unit, []) if spans[unit][0] <= e[0] <= spans[unit][1])
         report.events_outside += len(events.get(unit, [])) - len(unit_events)
         ev_i = 0
         bucket = ts // max(1, int(spec.envelope_s * 1000))

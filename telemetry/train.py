@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from telemetry.config import TelemetryConfig, TrainConfig
+from telemetry.config import TelemetryConfig, TrainConfig, config_to_dict
 from telemetry.errors import ModelError
 from telemetry.labels import EXAMPLE_COLUMNS
 
@@ -302,6 +302,16 @@ class FittedModel:
         return str(self.booster.model_to_string(num_iteration=self.best_iteration))
 
 
+def require_both_classes(y_train: I8, y_valid: I8) -> None:
+    """Raise ModelError unless the training and the validation rows each hold positives and negatives."""
+    for name, y in (("training", y_train), ("validation", y_valid)):
+        if not (y == 1).any() or not (y == 0).any():
+            raise ModelError(
+                f"the {name} days have {int((y == 1).sum())} positives and {int((y == 0).sum())} negatives "
+                "for this target; both are needed (widen the date range, or change train.valid_fraction)"
+            )
+
+
 def positive_weight(y: I8, weight: F64, configured: float | None) -> float:
     """``configured``, or the balanced ratio ``sum(w | y=0) / sum(w | y=1)`` capped at 100 (>= 1)."""
     if configured is not None:
@@ -334,12 +344,7 @@ def fit_model(
     Raises:
         ModelError: no positive (or no negative) training or validation row.
     """
-    for name, y in (("training", y_train), ("validation", y_valid)):
-        if not (y == 1).any() or not (y == 0).any():
-            raise ModelError(
-                f"the {name} days have {int((y == 1).sum())} positives and {int((y == 0).sum())} negatives "
-                "for this target; both are needed (widen the date range, or change train.valid_fraction)"
-            )
+    require_both_classes(y_train, y_valid)
     pos_weight = positive_weight(y_train, w_train, train.pos_weight)
     candidates = [lightgbm_params(train)]
     if train.search:
@@ -551,7 +556,5 @@ def describe_split(frame: pd.DataFrame, masks: Mapping[str, Bools]) -> dict[str,
 
 def reference_config(config: TelemetryConfig) -> dict[str, Any]:
     """The configuration sections a model's features depend on (to recompute them for scoring)."""
-    from telemetry.config import config_to_dict
-
     full = config_to_dict(config)
     return {k: full[k] for k in ("signals", "align", "labels", "features")}

@@ -252,7 +252,6 @@ def test_no_precursors_means_no_better_than_prevalence(null_out: Store) -> None:
     te = stage.split_masks(frame["cutoff"].to_numpy(), split, 300_000)["test"]
     y = frame["label"].to_numpy(dtype=np.int8)[te]
     w = frame["weight"].to_numpy()[te]
-    assert stage._average_precision_fast(y, np.arange(len(y), dtype=float), w) >= 0  # sanity of inputs
     rng = np.random.default_rng(0)
     null_ap = [stage._average_precision_fast(y, rng.random(len(y)), w) for _ in range(2000)]
     assert test["pr_auc"] < float(np.quantile(null_ap, 0.99)), (test["pr_auc"], np.quantile(null_ap, 0.99))
