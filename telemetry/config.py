@@ -245,6 +245,13 @@ class LabelsConfig:
     cooldown_s: float = _f(
         600.0, "exclude cutoffs with another failure in [cutoff - longest window - cooldown, cutoff]"
     )
+    recovery_kind: str = _f("recovery", "event kind that marks the end of a failure's outage")
+    unobserved_failure_s: float = _f(
+        600.0,
+        "a recovery with no failure of its code in the preceding unobserved_failure_s seconds marks a failure"
+        " whose event was lost (at an unknown time in [recovery - this, recovery]): cutoffs it could have"
+        " labelled or excluded are excluded as unobserved_failure; 0 turns this off",
+    )
     min_coverage: float = _f(
         0.5, "exclude cutoffs where a signal with a rate has less coverage over the longest window"
     )
@@ -255,6 +262,8 @@ class LabelsConfig:
     def __post_init__(self) -> None:
         if self.lead_s < 0 or self.horizon_s <= 0 or self.grid_step_s <= 0 or self.cooldown_s < 0:
             raise ConfigError("labels: lead_s and cooldown_s must be >= 0, horizon_s and grid_step_s > 0")
+        if self.unobserved_failure_s < 0:
+            raise ConfigError(f"labels.unobserved_failure_s must be >= 0 (got {self.unobserved_failure_s})")
         if not 0.0 <= self.min_coverage <= 1.0:
             raise ConfigError(f"labels.min_coverage must be in [0, 1] (got {self.min_coverage})")
         if not 0.0 < self.negative_fraction <= 1.0:

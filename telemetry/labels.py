@@ -3,7 +3,8 @@
 All times are epoch milliseconds UTC (int64); intervals are half-open ``[a, b)`` unless written otherwise.
 A **failure** is an event of the events signal with ``kind == labels.failure_kind``; its time ``t_f`` is the
 event's ``ts`` and its mode the event's ``code``. With ``h = labels.horizon_s``, ``g = labels.grid_step_s``,
-``Wmax = max(features.windows_s)`` and ``cooldown = labels.cooldown_s`` (all converted to whole ms):
+``Wmax = max(features.windows_s)``, ``cooldown = labels.cooldown_s`` and ``U = labels.unobserved_failure_s``
+(all converted to whole ms):
 
 - **Grid cutoffs** are the multiples of ``g`` (epoch-aligned) in the span ``[start, end)``.
 - ``mode: event``: one positive per failure with cutoff ``c = floor((t_f - lead) / g) * g``, the latest grid
@@ -19,8 +20,14 @@ event's ``ts`` and its mode the event's ``code``. With ``h = labels.horizon_s``,
   1. ``other_failure``: a failure other than the example's own with ``t_f`` in ``[c - Wmax - cooldown, c]``
      (both ends included);
   2. ``near_failure`` (event mode, grid candidates only): a failure in ``(c, c + h]``;
-  3. ``offline``: no sample of any sampled signal with ``ts`` in ``[c - Wmax, c)``;
-  4. ``low_coverage``: a sampled signal with a ``rate_hz`` has
+  3. ``unobserved_failure``: an **orphan recovery** -- an event with ``kind == labels.recovery_kind`` at
+     ``r`` with no failure in ``[r - U, r]`` whose code matches (equal codes, or either code null) -- whose
+     possible failure times ``[r - U, r]`` meet ``[c - Wmax - cooldown, c + h]`` (positives:
+     ``[c - Wmax - cooldown, c]``). A failure whose event was lost (with its document) still happened
+     somewhere in ``[r - U, r]``; a cutoff it could have excluded or labelled is neither a clean negative nor
+     a clean positive. ``U = 0`` turns the rule off;
+  4. ``offline``: no sample of any sampled signal with ``ts`` in ``[c - Wmax, c)``;
+  5. ``low_coverage``: a sampled signal with a ``rate_hz`` has
      ``(rows with ts in [c - Wmax, c)) / (Wmax_s * rate_hz) < labels.min_coverage``.
 
 - **Negative subsampling**: a label-0 example that survived the exclusions is kept when
@@ -29,8 +36,9 @@ event's ``ts`` and its mode the event's ``code``. With ``h = labels.horizon_s``,
 
 Choices where the contract is silent (each is tested against ``tests/reference_labels.py``):
 
-- Durations in seconds (``lead_s``, ``horizon_s``, ``grid_step_s``, ``cooldown_s``) must be whole
-  milliseconds (within 1e-6 ms); anything else raises ``ValueError`` rather than being rounded silently.
+- Durations in seconds (``lead_s``, ``horizon_s``, ``grid_step_s``, ``cooldown_s``,
+  ``unobserved_failure_s``) must be whole milliseconds (within 1e-6 ms); anything else raises
+  ``ValueError`` rather than being rounded silently.
 - Failures are ordered by ``(ts, code)`` (null codes last): "the first such failure" of grid mode and the
   order of positives sharing a cutoff follow it. Two failure events at the same ``ts`` are two failures:
   when their cutoff equals ``t_f`` (``lead = 0`` and ``t_f`` on the grid) each is the other's
@@ -81,7 +89,7 @@ Bools = npt.NDArray[np.bool_]
 Objs = npt.NDArray[np.object_]
 Side = Literal["left", "right"]
 
-EXCLUSION_REASONS = ("other_failure", "near_failure", "offline", "low_coverage")
+EXCLUSION_REASONS = ("other_failure", "near_failure", "unobserved_failure", "offline", "low_coverage")
 """Exclusion reasons in evaluation order (the first matching one is counted)."""
 EXAMPLE_COLUMNS = ("robot_id", "cutoff", "label", "failure_code", "time_to_failure_s", "weight")
 
@@ -226,9 +234,13 @@ def _empty_examples() -> pd.DataFrame:
 
 def _failures(events: pa.Table | pd.DataFrame | None, config: TelemetryConfig) -> tuple[I64, Objs]:
     """``(ts, code)`` arrays of the failures, in the order of :func:`failure_events`."""
+    return _events_of_kind(events, config.labels.failure_kind, "failure")
+
+
+def _events_of_kind(events: pa.Table | pd.DataFrame | None, kind_wanted: str, what: str) -> tuple[I64, Objs]:
+    """``(ts, code)`` arrays of the events of one kind, ordered by ``(ts, code)``, null codes last."""
     if events is None:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
-    kind_wanted = config.labels.failure_kind
     if isinstance(events, pa.Table):  # no pandas round trip: events tables are small, to_pandas is not
         names = events.column_names
         for column in ("ts", "kind"):
@@ -238,7 +250,7 @@ def _failures(events: pa.Table | pd.DataFrame | None, config: TelemetryConfig) -
         mask = pc.fill_null(pc.equal(kind, pa.scalar(kind_wanted, pa.string())), False)
         ts_col = events.column("ts").filter(mask)
         if ts_col.null_count:
-            raise DataContractError("a failure event has no ts")
+            raise DataContractError(f"a {what} event has no ts")
         ts: I64 = ts_col.to_numpy().astype(np.int64, copy=False)
         if "code" in names:
             codes = np.array(events.column("code").filter(mask).cast(pa.string()).to_pylist(), dtype=object)
@@ -251,7 +263,7 @@ def _failures(events: pa.Table | pd.DataFrame | None, config: TelemetryConfig) -
         is_failure = np.asarray(_object_values(events["kind"]) == kind_wanted, dtype=bool)
         ts_series = events["ts"][is_failure]
         if ts_series.isna().any():
-            raise DataContractError("a failure event has no ts")
+            raise DataContractError(f"a {what} event has no ts")
         ts = ts_series.to_numpy(dtype=np.int64)
         if "code" in events.columns:
             codes = _object_values(events["code"])[is_failure]
@@ -267,6 +279,22 @@ def _failures(events: pa.Table | pd.DataFrame | None, config: TelemetryConfig) -
     code_keys = np.where(has_code, codes, "").astype(str)
     order = np.lexsort((code_keys, ~has_code, ts))  # the last key is the primary one
     return ts[order], codes[order]
+
+
+def _orphan_recoveries(
+    events: pa.Table | pd.DataFrame | None, config: TelemetryConfig, f_ts: I64, f_code: Objs, window: int
+) -> I64:
+    """Sorted times ``r`` of the recoveries with no matching failure in ``[r - window, r]`` (none if 0)."""
+    if window <= 0:
+        return np.empty(0, dtype=np.int64)
+    r_ts, r_code = _events_of_kind(events, config.labels.recovery_kind, "recovery")
+    lo = np.searchsorted(f_ts, r_ts - window, side="left")
+    hi = np.searchsorted(f_ts, r_ts, side="right")
+    orphan = np.ones(len(r_ts), dtype=bool)
+    for i in np.flatnonzero(hi > lo):  # recoveries are few (one per failure): a loop over them is cheap
+        code = r_code[i]
+        orphan[i] = not any(c is None or code is None or c == code for c in f_code[lo[i] : hi[i]])
+    return r_ts[orphan]
 
 
 def failure_events(events: pa.Table | pd.DataFrame | None, config: TelemetryConfig) -> pd.DataFrame:
@@ -316,9 +344,9 @@ def make_examples(
         tables: extracted tables by signal name (``ts`` plus fields). The events signal's table
             (``config.events_signal``) supplies the failures; every ``role: sampled`` signal's ``ts`` drives
             ``offline`` and ``low_coverage``; a missing table has no rows. Pass the halo too: samples
-            with ``ts`` in ``[start - Wmax, end)`` and failures with ``t_f`` in
-            ``[start - Wmax - cooldown, end + max(h, lead + g))`` (data outside those never changes the
-            result).
+            with ``ts`` in ``[start - Wmax, end)`` and events with ``ts`` in
+            ``[start - Wmax - cooldown - U, end + max(h + U, lead + g))`` (data outside those never changes
+            the result).
             Failures outside the span make no positive but still exclude and label the cutoffs inside it.
         config: ``labels``, ``features.windows_s`` (``Wmax``) and the signal registry.
         robot_id: the robot (recorded in every row; seeds the negative subsampling hash).
@@ -340,11 +368,14 @@ def make_examples(
     lead = _whole_ms(labels.lead_s, "lead_s")
     horizon = _whole_ms(labels.horizon_s, "horizon_s")
     cooldown = _whole_ms(labels.cooldown_s, "cooldown_s")
+    unobserved = _whole_ms(labels.unobserved_failure_s, "unobserved_failure_s")
     wmax = config.features.longest_window_ms
     wmax_s = float(max(config.features.windows_s))
 
     events_spec = config.events_signal
-    f_ts, f_code = _failures(tables.get(events_spec.name) if events_spec is not None else None, config)
+    events = tables.get(events_spec.name) if events_spec is not None else None
+    f_ts, f_code = _failures(events, config)
+    orphans = _orphan_recoveries(events, config, f_ts, f_code, unobserved)
 
     # candidates: grid cutoffs, then (event mode) one positive per failure whose cutoff is in the span
     grid = grid_cutoffs(config, start, end)
@@ -386,6 +417,14 @@ def make_examples(
     if labels.mode == "event":
         near = _count_in(f_ts, cut, cut + horizon, lo_side="right", hi_side="right")
         mark(1, ~is_pos & (near > 0))
+    if len(
+        orphans
+    ):  # [r - U, r] meets [c - Wmax - cooldown, reach]  <=>  c - Wmax - cooldown <= r <= reach + U
+        reach = np.where(is_pos, cut, cut + horizon)
+        hidden = _count_in(
+            orphans, cut - wmax - cooldown, reach + unobserved, lo_side="left", hi_side="right"
+        )
+        mark(2, hidden > 0)
     any_sample = np.zeros(n, dtype=bool)
     low = np.zeros(n, dtype=bool)
     for spec in config.sampled_signals:
@@ -395,8 +434,8 @@ def make_examples(
         any_sample |= count > 0
         if spec.rate_hz is not None:
             low |= count / (wmax_s * spec.rate_hz) < labels.min_coverage
-    mark(2, ~any_sample)
-    mark(3, low)
+    mark(3, ~any_sample)
+    mark(4, low)
 
     # negative subsampling of the survivors
     survivors = reason < 0

@@ -13,8 +13,8 @@ stage functions and commits outputs atomically. Two kinds of task run per robot 
     ``features/fleet=<f>/date=<d>/<robot>.parquet`` then ``_lineage/...json``. Skipped when the committed
     lineage equals the lineage it would have.
 
-``before`` = longest window + max(longest join tolerance, cooldown); ``after`` = max(label horizon,
-lead + grid step).
+``before`` = longest window + max(longest join tolerance, cooldown + U); ``after`` = max(label horizon + U,
+lead + grid step), ``U = labels.unobserved_failure_s`` (an orphan recovery's failure lies in ``[r - U, r]``).
 Envelopes are filed by the UTC day of ``sent_at`` and samples may lie ``extract.ts_slack_s`` outside it,
 so a robot-day reads the zips of its day and of as many neighbouring days as its halos plus the slack
 reach (:func:`halo_days`; one each side by default): results are the same whatever the partitioning.
@@ -230,9 +230,12 @@ def halo_ms(config: TelemetryConfig) -> tuple[int, int]:
     """``(before, after)``: how far outside a span samples must be read (epoch ms)."""
     tolerance = max((s.tolerance_ms for s in config.sampled_signals), default=0)
     labels = config.labels
-    before = config.features.longest_window_ms + max(tolerance, round(labels.cooldown_s * 1000))
+    unobserved = round(labels.unobserved_failure_s * 1000)  # an orphan recovery's failure: [r - U, r]
+    before = config.features.longest_window_ms + max(tolerance, round(labels.cooldown_s * 1000) + unobserved)
     # a positive's cutoff is the grid instant at or before t_f - lead: t_f < c + lead + grid step
-    after = max(round(labels.horizon_s * 1000), round((labels.lead_s + labels.grid_step_s) * 1000))
+    after = max(
+        round(labels.horizon_s * 1000) + unobserved, round((labels.lead_s + labels.grid_step_s) * 1000)
+    )
     return before, after
 
 

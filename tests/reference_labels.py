@@ -21,7 +21,7 @@ import pyarrow as pa
 from telemetry.config import TelemetryConfig
 from telemetry.labels import ExampleSet
 
-REASONS = ("other_failure", "near_failure", "offline", "low_coverage")
+REASONS = ("other_failure", "near_failure", "unobserved_failure", "offline", "low_coverage")
 MASK = (1 << 64) - 1
 
 
@@ -67,6 +67,25 @@ def reference_failures(
     return sorted(failures, key=lambda f: (f[0], f[1] is None, f[1] or ""))
 
 
+def reference_orphans(events: pa.Table | pd.DataFrame | None, config: TelemetryConfig) -> list[int]:
+    """Times of the recoveries with no failure of a matching code (equal, or either null) in [r - U, r]."""
+    window = ms(config.labels.unobserved_failure_s)
+    if window == 0:
+        return []
+    rows = _rows(events)
+    failures = [(int(r["ts"]), r.get("code")) for r in rows if r.get("kind") == config.labels.failure_kind]
+    orphans = []
+    for r in rows:
+        if r.get("kind") != config.labels.recovery_kind:
+            continue
+        t_r, code = int(r["ts"]), r.get("code")
+        if not any(
+            t_r - window <= t_f <= t_r and (f is None or code is None or f == code) for t_f, f in failures
+        ):
+            orphans.append(t_r)
+    return orphans
+
+
 def unit_hash(robot_id: str, cutoff: int) -> float:
     """The documented hash, with Python integers (splitmix64 finaliser)."""
     rid = int.from_bytes(hashlib.blake2b(robot_id.encode("utf-8"), digest_size=8).digest(), "little")
@@ -84,6 +103,7 @@ def judge(
     samples: Mapping[str, list[int]],
     config: TelemetryConfig,
     robot_id: str,
+    orphans: tuple[int, ...] | list[int] = (),
 ) -> None:
     """Set ``cand.fate``: the first exclusion reason that applies, else subsampled or kept."""
     lab = config.labels
@@ -93,6 +113,10 @@ def judge(
     c = cand.cutoff
     other = any(c - wmax - cooldown <= t_f <= c for i, (t_f, _) in enumerate(failures) if i != cand.own)
     near = lab.mode == "event" and cand.own is None and any(c < t_f <= c + h for t_f, _ in failures)
+    # an orphan recovery's failure lies somewhere in [r - U, r]: does that meet what could exclude or label c?
+    u = ms(lab.unobserved_failure_s)
+    reach = c if cand.own is not None else c + h
+    hidden = any(r - u <= reach and r >= c - wmax - cooldown for r in orphans)
     offline = not any(c - wmax <= t < c for ts in samples.values() for t in ts)
     low = False
     for spec in config.sampled_signals:
@@ -101,7 +125,7 @@ def judge(
             if n / (wmax_s * spec.rate_hz) < lab.min_coverage:
                 low = True
     cand.fate = "kept"
-    for reason, hit in zip(REASONS, (other, near, offline, low), strict=True):
+    for reason, hit in zip(REASONS, (other, near, hidden, offline, low), strict=True):
         if hit:
             cand.fate = reason
             return
@@ -133,6 +157,8 @@ def reference_candidates(
     lab = config.labels
     lead, h, g = ms(lab.lead_s), ms(lab.horizon_s), ms(lab.grid_step_s)
     failures, samples = reference_inputs(tables, config)
+    events_name = config.events_signal.name if config.events_signal is not None else None
+    orphans = reference_orphans(tables.get(events_name) if events_name else None, config)
 
     # grid cutoffs: the multiples of g inside [start, end)
     grid = []
@@ -159,7 +185,7 @@ def reference_candidates(
             candidates.append(cand)
 
     for cand in candidates:
-        judge(cand, failures, samples, config, robot_id)
+        judge(cand, failures, samples, config, robot_id, orphans)
     return candidates
 
 

@@ -4,7 +4,6 @@ robot-day accounts for every visible failure."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,14 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_labels import Candidate, judge, reference_examples, reference_inputs, unit_hash
+from reference_labels import (
+    Candidate,
+    judge,
+    reference_examples,
+    reference_inputs,
+    reference_orphans,
+    unit_hash,
+)
 
 from telemetry.config import (
     FeaturesConfig,
@@ -121,6 +127,7 @@ def cases(draw: st.DrawFn) -> Case:
     lead_ms = draw(st.sampled_from([0, 0, 500, 1000, 3000, 7000]))
     horizon_ms = draw(st.sampled_from([1000, 3000, 4500, 10_000]))
     cooldown_ms = draw(st.sampled_from([0, 2000, 5000]))
+    unobserved_ms = draw(st.sampled_from([0, 1000, 4000, 9000]))
     config = make_config(
         mode=mode,
         grid_step_s=step_ms / 1000,
@@ -128,6 +135,7 @@ def cases(draw: st.DrawFn) -> Case:
         lead_s=lead_ms / 1000,
         horizon_s=horizon_ms / 1000,
         cooldown_s=cooldown_ms / 1000,
+        unobserved_failure_s=unobserved_ms / 1000,
         min_coverage=draw(st.sampled_from([0.0, 0.25, 0.5, 0.8, 1.0])),
         negative_fraction=draw(st.sampled_from([1.0, 1.0, 0.5, 0.3])),
     )
@@ -136,7 +144,10 @@ def cases(draw: st.DrawFn) -> Case:
     end = start + draw(length)
     split = draw(st.integers(start, end))
     wmax = max(windows) * 1000
-    lo, hi = start - wmax - cooldown_ms - 8000, end + horizon_ms + lead_ms + 8000
+    lo, hi = (
+        start - wmax - cooldown_ms - unobserved_ms - 8000,
+        end + horizon_ms + unobserved_ms + lead_ms + 8000,
+    )
 
     # failure times: anywhere (halo included), on grid cutoffs, at the span edges, ties
     first_grid = -(-start // step_ms) * step_ms
@@ -152,11 +163,16 @@ def cases(draw: st.DrawFn) -> Case:
         times += draw(st.lists(st.sampled_from(times), max_size=2))
     codes: list[str | None] = [draw(st.sampled_from(CODES)) for _ in times]
     kinds: list[str | None] = ["failure"] * len(times)
-    # other events (never failures)
+    # other events (never failures): warnings, and recoveries with or without a failure of their code before
     for t in draw(st.lists(st.integers(lo, hi), max_size=3)):
         times.append(t)
-        codes.append("MOTOR_TEMP_HIGH")
+        codes.append(draw(st.sampled_from(["MOTOR_TEMP_HIGH", *CODES])))
         kinds.append(draw(st.sampled_from(["warning", "recovery", None])))
+    for t_f, code in list(zip(times[: len(codes)], codes, strict=True)):  # a recovery after some failures
+        if draw(st.booleans()):
+            times.append(t_f + draw(st.sampled_from([0, 500, unobserved_ms, unobserved_ms + 1])))
+            codes.append(code if draw(st.booleans()) else draw(st.sampled_from(CODES)))
+            kinds.append("recovery")
 
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
@@ -288,7 +304,13 @@ def test_event_mode_by_hand() -> None:
         *range(17_000, 28_000, 1000),
         *range(38_000, 48_000, 1000),
     }
-    assert out.excluded == {"other_failure": 8 + 7, "near_failure": 6, "offline": 0, "low_coverage": 0}
+    assert out.excluded == {
+        "other_failure": 8 + 7,
+        "near_failure": 6,
+        "unobserved_failure": 0,
+        "offline": 0,
+        "low_coverage": 0,
+    }
     assert out.candidates == 40 + 2
 
 
@@ -318,7 +340,56 @@ def test_lead_and_halo_failures() -> None:
     expected = {c * 1000 for c in range(10, 50)} - {c * 1000 for c in (*range(10, 14), *range(31, 37))}
     expected -= {c * 1000 for c in (*range(26, 31), 48, 49)}
     assert neg == expected
-    assert out.excluded == {"other_failure": 4 + 6, "near_failure": 5 + 2, "offline": 0, "low_coverage": 0}
+    assert out.excluded == {
+        "other_failure": 4 + 6,
+        "near_failure": 5 + 2,
+        "unobserved_failure": 0,
+        "offline": 0,
+        "low_coverage": 0,
+    }
+
+
+def test_orphan_recovery_by_hand() -> None:
+    """Window 5 s, cooldown 2 s, horizon 3 s, grid 1 s, U = 4 s. A recovery at 30 s whose failure event was
+    lost: that failure lies somewhere in [26 s, 30 s]. A recovery at 45 s follows its failure (42 s)."""
+    config = make_config(
+        windows_s=(5,), cooldown_s=2.0, horizon_s=3.0, grid_step_s=1.0, unobserved_failure_s=4.0
+    )
+    events = _events(
+        [
+            (30_000, "recovery", "LOCALIZATION_LOST"),
+            (42_000, "failure", "E_STOP"),
+            (45_000, "recovery", "E_STOP"),
+        ]
+    )
+    out = make_examples(_full_tables(0, 70_000, events), config, robot_id=ROBOT, start=10_000, end=60_000)
+    kept = set(out.examples["cutoff"].tolist())
+    # unobserved: [26, 30] meets [c - 7, c + 3]  <=>  23 <= c <= 37
+    # the E_STOP: near_failure 39..41, other_failure 42..49, its positive at 42 s (other_failure: none)
+    assert kept == {c * 1000 for c in (*range(10, 23), *range(38, 39), *range(50, 60), 42)}
+    assert out.excluded == {
+        "other_failure": 8,
+        "near_failure": 3,
+        "unobserved_failure": 15,
+        "offline": 0,
+        "low_coverage": 0,
+    }
+    assert_same(
+        out,
+        reference_examples(_full_tables(0, 70_000, events), config, robot_id=ROBOT, start=10_000, end=60_000),
+    )
+    # a failure of the same code (or without a code) inside [r - U, r] makes the recovery an ordinary one
+    for code in ("LOCALIZATION_LOST", None):
+        seen = pd.concat([events, _events([(27_000, "failure", code)])], ignore_index=True)
+        again = make_examples(_full_tables(0, 70_000, seen), config, robot_id=ROBOT, start=10_000, end=60_000)
+        assert again.excluded["unobserved_failure"] == 0
+    # U = 0 turns the rule off
+    off = make_config(
+        windows_s=(5,), cooldown_s=2.0, horizon_s=3.0, grid_step_s=1.0, unobserved_failure_s=0.0
+    )
+    out_off = make_examples(_full_tables(0, 70_000, events), off, robot_id=ROBOT, start=10_000, end=60_000)
+    assert out_off.excluded["unobserved_failure"] == 0
+    assert out_off.candidates == out.candidates
 
 
 def test_offline_and_low_coverage_by_hand() -> None:
@@ -334,7 +405,13 @@ def test_offline_and_low_coverage_by_hand() -> None:
     # it resumes at 30 s -> c in (23.5 s, 30 s] -> 24..30 s (7)
     # low coverage: < 4 fast samples (c in 23..31 s) or < 2 slow samples (19 s, then 40 s: c in 23..41 s),
     # minus the offline ones -> 23 and 31..41 s (12)
-    assert out.excluded == {"other_failure": 0, "near_failure": 0, "offline": 7, "low_coverage": 12}
+    assert out.excluded == {
+        "other_failure": 0,
+        "near_failure": 0,
+        "unobserved_failure": 0,
+        "offline": 7,
+        "low_coverage": 12,
+    }
     assert kept == [c * 1000 for c in (*range(10, 23), *range(42, 50))]
     assert_same(
         out,
@@ -346,7 +423,13 @@ def test_empty_inputs() -> None:
     config = make_config(grid_step_s=1.0)
     out = make_examples({}, config, robot_id=ROBOT, start=10_000, end=20_000)
     assert out.candidates == 10
-    assert out.excluded == {"other_failure": 0, "near_failure": 0, "offline": 10, "low_coverage": 0}
+    assert out.excluded == {
+        "other_failure": 0,
+        "near_failure": 0,
+        "unobserved_failure": 0,
+        "offline": 10,
+        "low_coverage": 0,
+    }
     assert len(out.examples) == 0
     assert out.examples.dtypes.tolist() == [object, np.int64, np.int8, object, np.float64, np.float64]
     empty = make_examples({}, config, robot_id=ROBOT, start=10_000, end=10_000)
@@ -402,8 +485,9 @@ def test_input_checks() -> None:
         make_examples({"events": events}, config, robot_id=ROBOT, start=0, end=5)
 
 
-def test_full_day_is_fast() -> None:
-    """17,280 grid cutoffs, 10 Hz and 1 Hz signals over a day plus halo, 20 failures: a few ms."""
+def test_full_day_counts() -> None:
+    """17,280 grid cutoffs, 10 Hz and 1 Hz signals over a day plus halo, 20 failures: every candidate is
+    accounted for (its speed is measured by benchmarks/features.py, variant ``labels``, not asserted here)."""
     config = load_config(env={})
     day0 = BASE - BASE % 86_400_000
     rng = np.random.default_rng(3)
@@ -419,14 +503,10 @@ def test_full_day_is_fast() -> None:
     tables["events"] = pa.table(
         {"ts": fail_ts, "severity": np.ones(20), "kind": ["failure"] * 20, "code": ["E_STOP"] * 20}
     )
-    make_examples(tables, config, robot_id=ROBOT, start=day0, end=day0 + 86_400_000)  # warm-up
-    best = np.inf
-    for _ in range(5):
-        t0 = time.perf_counter()
-        out = make_examples(tables, config, robot_id=ROBOT, start=day0, end=day0 + 86_400_000)
-        best = min(best, time.perf_counter() - t0)
+    out = make_examples(tables, config, robot_id=ROBOT, start=day0, end=day0 + 86_400_000)
     assert out.candidates == 17_280 + 20
-    assert best < 0.05, f"make_examples took {best * 1000:.1f} ms for a full day"
+    assert out.candidates == len(out.examples) + sum(out.excluded.values()) + out.subsampled
+    assert int(out.examples["label"].sum()) + out.excluded["other_failure"] >= 20
 
 
 # ------------------------------------------------------------------------------------------ simulated day
@@ -445,6 +525,7 @@ def test_simulated_robot_day_accounts_for_every_failure() -> None:
     ex = out.examples
     failures, samples = reference_inputs(tables, config)
     assert failures == sorted((f.ts, f.code) for f in rd.failures)
+    assert reference_orphans(tables["events"], config) == []  # every recovery follows its failure
     fates = []
     for i, failure in enumerate(sorted(rd.failures, key=lambda f: f.ts)):
         cutoff = (failure.ts - 5000) // 5000 * 5000  # the grid instant at or before t_f - lead
