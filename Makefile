@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean constraints
+.PHONY: demo test lint typecheck unit bench audit clean constraints
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/extract.py
+
+# Audit the locked dependencies for known vulnerabilities (needs the PyPI JSON API or OSV on the network).
+# pip-audit lives in its own venv: it is a tool, not a dependency. Fails when any package could not be
+# audited, so an unreachable service is never mistaken for "no known vulnerabilities".
+audit:
+	test -x .venv-audit/bin/pip-audit || ($(PYTHON) -m venv .venv-audit && .venv-audit/bin/pip install --quiet pip-audit==2.10.1)
+	.venv-audit/bin/pip-audit -r constraints.txt --no-deps --disable-pip --progress-spinner off --strict
 
 # Re-resolve every dependency in one call and pin the result (run after editing pyproject.toml).
 constraints:
