@@ -123,3 +123,19 @@ def test_every_command_of_the_page_is_run_or_explained(page: str) -> None:
         if any(key in command for key in NOT_RUN):
             continue
         assert "<" not in command.replace("<model_id>", ""), f"{where}: placeholder the run cannot fill"
+
+
+def test_demo_runs(tmp_path: Path, dask_cluster_address: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make demo` = create .venv, install, `telemetry demo`: the demo here on a smaller fleet (the sizes
+    are options of the command) and the suite's Dask cluster; it prints the metrics and the report path."""
+    from telemetry.cli import main
+
+    address = dask_cluster_address.address
+    small = ["--robots", "2", "--days", "3", "--hours", "2", "--failure-rate", "60"]
+    cluster = ["--set", "cluster.kind=address", "--set", f"cluster.address={address}"]
+    code = main(["demo", "--dir", str(tmp_path), *small, *cluster])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r"test\s+PR-AUC \d\.\d+", out)
+    report = re.search(r"report\s+(\S+report\.html)", out)
+    assert report and Path(report.group(1)).stat().st_size > 10_000
