@@ -29,8 +29,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# the whole benchmark suite (see docs/performance.md): benchmarks/results/suite.json + the docs' tables
 bench: $(STAMP)
-	$(BIN)/python benchmarks/extract.py
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # Re-resolve every dependency in one call and pin the result (run after editing pyproject.toml).
 constraints:
