@@ -435,11 +435,13 @@ def render(suite: dict[str, Any]) -> str:
                 row.append(
                     "—"
                     if r is None
-                    else f"{_f(r.get('seconds'), '.3f')} / {_f(r.get('cpu_seconds'), '.3f')}"
+                    else f"{'≈' if r.get('measured') else ''}{_f(r.get('seconds'), '.3f')}"
+                    f" / {_f(r.get('cpu_seconds'), '.3f')}"
                     f" / {_f(r.get('peak_rss_mb'), '.0f')}"
                 )
             rows.append(row)
         lines += _table(["variant", *[f"{s} ms clock: s / CPU s / peak MB" for s in steps]], rows)
+        lines += ["", "≈: extrapolated from a subset of the windows (see benchmarks/features.py)."]
     d = suite["summary"]["dask"]
     if d:
         tp = d["throughput_robot_days_per_min"]
