@@ -29,8 +29,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# the whole benchmark suite (see docs/performance.md): benchmarks/results/suite.json + the docs' tables
 bench: $(STAMP)
-	$(BIN)/python benchmarks/extract.py
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # Audit the locked dependencies for known vulnerabilities (needs the PyPI JSON API or OSV on the network).
 # pip-audit lives in its own venv: it is a tool, not a dependency. Fails when any package could not be

@@ -1,15 +1,17 @@
 """Extraction benchmark: one full-rate robot-day, one core.
 
-    .venv/bin/python benchmarks/extract.py [--repeat 3] [--json benchmarks/results/extract.json]
+    .venv/bin/python benchmarks/extract.py [--repeat 3] [--json benchmarks/results/extract.json] [--quick]
 
-Generates (once, cached under $TMPDIR) a full-rate simulated robot-day zip, then times, each in a fresh
-process so that peak RSS is the variant's own:
+Generates (once, cached under $TMPDIR) a full-rate simulated robot-day zip (benchmarks/workload.py;
+``--quick``: the robot online 15 minutes only, for tests), then times, round-robin, each in a fresh process
+pinned to one CPU so that peak RSS is the variant's own:
 
 - ``telemetry``: :func:`telemetry.extract.extract_day_zip` (validation, quarantine, dedupe, sort included);
 - ``stdlib``:    stdlib ``gzip`` + ``json`` per document, columns built in Python (the straightforward chain);
 - ``isal_orjson``: ``isal_zlib`` + ``orjson`` per document, columns built in Python (no validation).
 
 Prints seconds (best of --repeat), MB/s of JSON, samples and peak RSS per variant.
+The three variants make up the suite's "fastest decode path" comparison (``python -m benchmarks``).
 """
 
 from __future__ import annotations
@@ -19,34 +21,17 @@ import gzip
 import io
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
-CACHE = Path(tempfile.gettempdir()) / "telemetry-bench"
+from workload import ONE_CORE_ENV, day_key, machine, pin_one_cpu, robot_day_zip
 
-
-def robot_day_zip() -> Path:
-    """A full-rate simulated robot-day zip (default faults), cached."""
-    from telemetry.simulate import FleetSpec, build_day_zip, robot_ids, simulate_robot_days
-
-    spec = FleetSpec(robots=1, days=1, seed=2026)
-    path = CACHE / f"robot-day-seed{spec.seed}.zip"
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        day = next(simulate_robot_days(spec, robot_ids(spec)[0]))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(build_day_zip(day.members))
-        tmp.replace(path)
-        print(f"simulated one robot-day in {time.perf_counter() - started:.1f} s -> {path}", file=sys.stderr)
-    return path
+VARIANTS = ("telemetry", "isal_orjson", "stdlib")
 
 
 def _members(data: bytes) -> list[bytes]:
@@ -65,18 +50,18 @@ def _columnarise(docs: list[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
     return columns
 
 
-def run_variant(name: str, path: Path) -> dict[str, Any]:
+def run_variant(name: str, path: Path, quick: bool = False) -> dict[str, Any]:
+    pin_one_cpu()
     import orjson
+    import pyarrow as pa
     from isal import isal_zlib
 
     from telemetry.config import load_config
-    from telemetry.contract import parse_day_zip_key
     from telemetry.extract import extract_day_zip
-    from telemetry.simulate import FleetSpec, robot_ids
 
-    spec = FleetSpec(robots=1, days=1, seed=2026)
-    day = parse_day_zip_key(f"fleet={spec.fleet}/date={spec.start.isoformat()}/{robot_ids(spec)[0]}.zip")
-    assert day is not None
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    day = day_key(quick)
     config = load_config(env={})
     data = path.read_bytes()
     started = time.perf_counter()  # imports and set-up above are not timed
@@ -130,26 +115,28 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument("--quick", action="store_true", help="the robot online 15 minutes only (tests)")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    path = robot_day_zip()
+    path = robot_day_zip(args.quick)
     if args.variant:
-        print(json.dumps(run_variant(args.variant, path)))
+        print(json.dumps(run_variant(args.variant, path, args.quick)))
         return
-    results = []
-    for variant in ("telemetry", "isal_orjson", "stdlib"):
-        runs = []
-        for _ in range(args.repeat):
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    for _ in range(args.repeat):  # round-robin: a slow spell of the shared machine hits every variant
+        for variant in VARIANTS:
             out = subprocess.run(
-                [sys.executable, __file__, "--variant", variant],
+                [sys.executable, __file__, "--variant", variant, *(["--quick"] if args.quick else [])],
                 capture_output=True,
                 text=True,
                 check=True,
-                env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+                env={**os.environ, **ONE_CORE_ENV},
             )
-            runs.append(json.loads(out.stdout))
-        best = min(runs, key=lambda r: r["seconds"])
-        best["runs"] = [round(r["seconds"], 3) for r in runs]
+            runs[variant].append(json.loads(out.stdout))
+    results = []
+    for variant in VARIANTS:
+        best = min(runs[variant], key=lambda r: r["seconds"])
+        best["runs"] = [round(r["seconds"], 3) for r in runs[variant]]
         results.append(best)
     head = results[0]
     print(
@@ -162,12 +149,8 @@ def main() -> None:
         print(f"{r['variant']:<12} {r['seconds']:8.2f} {rate:10.0f} {r['peak_rss_mb']:12.0f}  {r['runs']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        machine = {
-            "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-        }
-        args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=1) + "\n")
+        doc = {"machine": machine(), "quick": args.quick, "repeat": args.repeat, "results": results}
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -728,9 +728,71 @@ def _finish(
 
 
 def sorted_unique(table: pa.Table) -> tuple[pa.Table, int, int]:
-    """Sort by ts then the field values; drop exact duplicate rows; count same-ts rows that differ."""
+    """Sort by the columns in order (ts, then the field values); drop exact duplicate rows; count same-ts rows
+    that differ. Returns ``(table, duplicates removed, conflicting rows)``.
+
+    Tables whose columns before ``ts`` are constant (none, or one robot's id) are ordered by ``ts`` first
+    with a stable NumPy sort (a linear-time merge for the concatenation of already sorted tables, the
+    read-back of a day and its halo); only the rows that share a ``ts`` are then ordered by the remaining
+    columns and compared. An already sorted table with distinct ``ts`` is returned as it is. Other tables
+    take the general path (one Arrow sort by every column). Both give the same rows in the same order.
+    """
     if table.num_rows == 0:
         return table, 0, 0
+    if _ts_first(table):
+        return _sorted_unique_by_ts(table)
+    return _sorted_unique_general(table)
+
+
+def _ts_first(table: pa.Table) -> bool:
+    """True when ``ts`` is a column without nulls and every column before it holds one non-null value."""
+    names = table.column_names
+    if "ts" not in names or table.column("ts").null_count:
+        return False
+    for name in names[: names.index("ts")]:
+        column = table.column(name)
+        if column.null_count or pc.count_distinct(column).as_py() != 1:
+            return False
+    return True
+
+
+def _sorted_unique_by_ts(table: pa.Table) -> tuple[pa.Table, int, int]:
+    ts = table.column("ts").to_numpy()
+    n = len(ts)
+    if n < 2 or bool(np.all(ts[1:] > ts[:-1])):
+        return table, 0, 0
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    ties = np.flatnonzero(ts[1:] == ts[:-1])  # row i+1 has the ts of row i (sorted order)
+    if len(ties):
+        # rows sharing a ts: order them by every column, in place (their ts blocks do not move)
+        tied = np.zeros(n, dtype=bool)
+        tied[ties] = tied[ties + 1] = True
+        rows = np.flatnonzero(tied)
+        sub = table.take(pa.array(order[rows]))
+        keys = [(name, "ascending") for name in table.column_names]
+        order[rows] = order[rows][pc.sort_indices(sub, sort_keys=keys).to_numpy()]
+    table = table.take(pa.array(order))
+    if not len(ties):
+        return table, 0, 0
+    same_as_prev = np.ones(len(ties), dtype=bool)
+    before, after = pa.array(ties), pa.array(ties + 1)
+    for name in table.column_names:
+        prev, this = table.column(name).take(before), table.column(name).take(after)
+        equal = pc.fill_null(pc.equal(this, prev), False).to_numpy(zero_copy_only=False)
+        both_null = ~this.is_valid().to_numpy(zero_copy_only=False) & ~prev.is_valid().to_numpy(
+            zero_copy_only=False
+        )
+        same_as_prev &= equal | both_null
+    removed = int(same_as_prev.sum())
+    if removed:
+        keep = np.ones(n, dtype=bool)
+        keep[ties[same_as_prev] + 1] = False
+        table = table.filter(pa.array(keep))
+    return table, removed, len(ties) - removed
+
+
+def _sorted_unique_general(table: pa.Table) -> tuple[pa.Table, int, int]:
     keys = [(name, "ascending") for name in table.column_names]
     table = table.take(pc.sort_indices(table, sort_keys=keys))
     n = table.num_rows
