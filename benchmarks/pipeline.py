@@ -777,6 +777,10 @@ def report(runs: dict[str, list[dict[str, Any]]], best: dict[str, dict[str, Any]
         f"scaling efficiency 1 -> 2 workers:      {d['scaling_efficiency_1_to_2']:.1%}  (target >= 85%: "
         f"{'met' if d['targets']['scaling_efficiency_ge_85pct'] else 'NOT met'})"
     )
+    print(
+        f"throughput dask-2 / dask-1:             {d['throughput_ratio_2_to_1']:.2f}x  (target >= "
+        f"{THROUGHPUT_TARGET}x: {'met' if d['targets']['throughput_ratio_ge_1_8x'] else 'NOT met'})"
+    )
     o = d["per_task_overhead_s"]
     print(
         f"per-task overhead: {o['dask_1_busy'] * 1000:.0f} ms (dask-1: (wall - Σcompute) / tasks);"
@@ -801,6 +805,11 @@ def report(runs: dict[str, list[dict[str, Any]]], best: dict[str, dict[str, Any]
         f" + neighbour checks {p['neighbour_checks_s']:.2f} s = {p['wall_s']:.0f} s"
         f"  (perfect packing {p['wall_s_perfect_packing']:.0f} s;"
         f" at the measured 1->2 efficiency {p['wall_s_at_measured_efficiency']:.0f} s)"
+    )
+    print(
+        f"  target <= {p['target_wall_s_le']:.0f} s at the measured efficiency, with per-task overhead:"
+        f" {'met' if d['targets']['projection_le_30s'] else 'NOT met'}"
+        " (cluster start-up and fleet-scale listing not included)"
     )
     print(
         f"  bytes per robot-day: raw zip {b['raw_zip_read'] / mb:.1f} MB read; extraction "
