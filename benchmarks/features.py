@@ -45,12 +45,41 @@ apply the cutoff rule of docs/time-semantics.md (a nearest tick may not use a sa
 - ``duckdb[rangejoin]``: cutoffs range-joined to their window's ticks, ``GROUP BY cutoff`` (``regr_slope``);
   at the 10 Hz clock a subset of cutoffs is timed and extrapolated. (Window functions ``OVER (RANGE
   BETWEEN W PRECEDING AND 1 PRECEDING)`` took minutes at 1 Hz: not included.)
+- ``featuretools[N]``: an EntitySet of one robot (parent ``robots``) with one child dataframe per signal
+  (the aligned ticks where the signal matched, time index ``time`` = tick), depth-1 ``dfs`` features with
+  the aggregation primitives mean, std, min, max, count, last and trend (89 columns), and
+  ``calculate_feature_matrix(cutoff_time=<robot_id, cutoff>, training_window="<W> seconds",
+  include_cutoff_time=False, cutoff_time_in_index=True)``, once per window length, on N windows (N/3
+  cutoffs spread over the day) extrapolated to 51,840 windows; building the EntitySet and the features
+  and a one-cutoff warm-up call are not timed. Windows: featuretools' default (``include_cutoff_time=True``)
+  is ``(c - W, c]`` (rows at the cutoff included, the first instant of the window not);
+  ``include_cutoff_time=False`` makes it ``[c - W, c)``, ours. Same windows, same aggregates, with these
+  differences (``--check`` agrees on every cell once they are accounted for): ``COUNT(<signal>)`` counts
+  the signal's matched ticks (ours counts each field's values: the same unless a matched row has a null
+  field); ``TREND`` is a slope per day, hour, minute or second, whichever unit divides the window's first
+  timestamp with a value (``--check`` converts it to per second), and is null with two values (ours
+  is not) and 0 when all times are equal; ``STD`` is ``np.std`` (ddof 0, as ours).
+  featuretools 1.31.0 and woodwork 0.31.0 (the newest releases) predate pandas 3, which the project pins:
+  pandas 3 no longer caches accessors, so woodwork's ``df.ww`` typing is lost (every ``add_dataframe``
+  fails), and ``Trend`` scales a read-only copy-on-write array in place. :func:`featuretools_compat`
+  restores pandas 2's cached ``ww`` accessor and does Trend's datetime-to-float conversion (same
+  arithmetic) on a writable copy; the result records these shims under ``compat_shims``.
 
-Joins on the 4 nearest-direction signals (localization, odometry, battery, motor): ``align[4]`` (ours, match
-rows), ``align[4]+frame`` (ours, values materialised into a pandas table), ``pandas[merge_asof]``
-(``direction="nearest"``, ``tolerance=τ``) and ``polars[join_asof]`` (``strategy="nearest"``).
+Joins on the 4 nearest-direction signals (localization, odometry, battery, motor), at both clocks:
+``align[4]`` (ours, match rows), ``align[4]+frame`` (ours, values materialised into a pandas table),
+``pandas[merge_asof]`` (``direction="nearest"``, ``tolerance=τ``), ``polars[join_asof]``
+(``strategy="nearest"``) and ``duckdb[asof]``: duckdb's ``ASOF JOIN`` has no nearest direction and no
+tolerance, so each signal is two ``ASOF LEFT JOIN`` s (backward ``tick >= ts`` and forward ``tick <= ts``),
+the closer match taken in SQL (ties to the backward, earlier sample, as ours) and nulled beyond ``τ``.
+Pandas tables in and out, one thread.
 
-``--check`` compares every peer with ours on a subset of cutoffs instead of timing.
+``--check`` compares every peer with ours on a subset of cutoffs instead of timing (featuretools on the
+first 20 of them), and every join peer's table with ours cell by cell.
+
+Results (``--json``): one entry per variant and clock in ``results`` (best run: ``variant``, ``step_ms``,
+``seconds``, ``cpu_seconds``, ``peak_rss_mb``, ``runs``, ...). Every entry has ``extrapolated`` (bool);
+entries timed on a subset also have ``cutoffs_timed`` and ``windows_timed`` (and ``measured``: the subset's
+cutoffs, windows and seconds), their ``seconds`` and ``cpu_seconds`` being scaled linearly to all cutoffs.
 """
 
 from __future__ import annotations
@@ -86,7 +115,7 @@ WINDOWS_S = (10, 42, 300)
 STEPS_MS = (1000, 100)
 STATS = ("mean", "std", "min", "max", "last", "slope", "count")
 JOIN_SIGNALS = ("localization", "odometry", "battery", "motor")
-PEERS = ("tsfresh", "polars", "duckdb")
+PEERS = ("tsfresh", "featuretools", "polars", "duckdb")
 THREAD_ENV = {
     name: "1"
     for name in (
@@ -555,6 +584,180 @@ def polars_join_asof(tables: dict[str, Any], ticks: np.ndarray, cfg: Any) -> Any
     return out
 
 
+def duckdb_asof(tables: dict[str, pd.DataFrame], ticks: np.ndarray, cfg: Any) -> pd.DataFrame:
+    """Nearest match within tolerance from two ``ASOF LEFT JOIN`` per signal (duckdb has neither ``nearest``
+    nor a tolerance): the backward (``tick >= ts``) and the forward (``tick <= ts``) match, the closer one
+    taken (ties to the earlier, backward sample, as ours), nulled when farther than the tolerance."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    con.register("ticks", pd.DataFrame({"tick": ticks}))
+    joins, columns = [], []
+    for name in JOIN_SIGNALS:
+        spec = cfg.signal(name)
+        con.register(name, tables[name][["ts", *spec.fields]])
+        b, f = f"{name}_b", f"{name}_f"
+        joins += [
+            f"ASOF LEFT JOIN {name} {b} ON t.tick >= {b}.ts",
+            f"ASOF LEFT JOIN {name} {f} ON t.tick <= {f}.ts",
+        ]
+        backward = f"({b}.ts IS NOT NULL AND ({f}.ts IS NULL OR t.tick - {b}.ts <= {f}.ts - t.tick))"
+        for field in spec.fields:
+            columns.append(
+                f"CASE WHEN {backward} THEN (CASE WHEN t.tick - {b}.ts <= {spec.tolerance_ms} "
+                f"THEN {b}.{field} END) WHEN {f}.ts - t.tick <= {spec.tolerance_ms} THEN {f}.{field} "
+                f'END AS "{name}.{field}"'
+            )
+    sql = f"SELECT t.tick, {', '.join(columns)} FROM ticks t {' '.join(joins)} ORDER BY t.tick"
+    return con.execute(sql).df()
+
+
+def featuretools_compat() -> list[str]:
+    """Import featuretools under pandas 3; returns the compatibility shims applied (see the module docstring).
+
+    featuretools 1.31 / woodwork 0.31 (the newest releases) predate pandas 3: (1) pandas 3 no longer caches
+    an accessor on its object, so the typing woodwork stores in ``df.ww`` was lost at once (every
+    ``add_dataframe`` failed with WoodworkNotInitError): the ``ww`` accessors are re-registered with pandas
+    2's caching; (2) ``Trend`` scaled the read-only array of a copy-on-write ``.values`` in place: its
+    datetime-to-float conversion is replaced by the same arithmetic on a writable copy.
+    """
+    import woodwork.column_accessor as wca
+    import woodwork.table_accessor as wta
+
+    shims = []
+    if not pd.__version__.startswith(("0.", "1.", "2.")):
+
+        class Cached:
+            def __init__(self, name: str, cls: type) -> None:
+                self.name, self.cls = name, cls
+
+            def __get__(self, obj: Any, owner: type) -> Any:
+                if obj is None:
+                    return self.cls
+                accessor = self.cls(obj)
+                object.__setattr__(obj, self.name, accessor)  # as pandas 2's CachedAccessor
+                return accessor
+
+        pd.DataFrame.ww = Cached("ww", wta.WoodworkTableAccessor)  # type: ignore[attr-defined]
+        pd.Series.ww = Cached("ww", wca.WoodworkColumnAccessor)  # type: ignore[attr-defined]
+        shims.append("woodwork ww accessors cached on their object (pandas < 3 behaviour)")
+    import featuretools.utils.time_utils as ftu
+
+    def convert_datetime_to_floats(x: pd.Series) -> np.ndarray:
+        first = int(x.iloc[0].value * 1e-9)
+        out = pd.to_numeric(x.astype("datetime64[ns]")).to_numpy(dtype=np.float64, copy=True)
+        out *= 1e-9 / ftu.find_dividend_by_unit(first)
+        return out
+
+    ftu.convert_datetime_to_floats = convert_datetime_to_floats
+    shims.append("Trend: datetime-to-float conversion on a writable copy")
+    return shims
+
+
+FT_STATS = {"MEAN": "mean", "STD": "std", "MIN": "min", "MAX": "max", "LAST": "last", "TREND": "slope"}
+FT_PRIMITIVES = ("mean", "std", "min", "max", "count", "last", "trend")
+
+
+def featuretools_setup(frame: pd.DataFrame, cols: list[str], robot_id: str) -> tuple[Any, list[Any]]:
+    """An EntitySet (one robot; one child dataframe per signal: its aligned ticks with a match, time index
+    ``time``) and the depth-1 aggregation features of :data:`FT_PRIMITIVES` on it."""
+    import featuretools as ft
+
+    es = ft.EntitySet("robot")
+    es.add_dataframe(
+        dataframe_name="robots",
+        dataframe=pd.DataFrame({"robot_id": [robot_id]}),
+        index="robot_id",
+        logical_types={"robot_id": "Categorical"},
+    )
+    for signal in dict.fromkeys(c.split(".")[0] for c in cols):
+        fields = [c for c in cols if c.split(".")[0] == signal]
+        df = frame[["tick", *fields]].dropna(how="all", subset=fields)
+        df = df.rename(columns={c: c.split(".", 1)[1] for c in fields})
+        df.insert(0, "time", pd.to_datetime(df.pop("tick"), unit="ms").astype("datetime64[ns]"))
+        df.insert(0, "robot_id", robot_id)
+        df.insert(0, "row", np.arange(len(df)))
+        es.add_dataframe(
+            dataframe_name=signal,
+            dataframe=df.reset_index(drop=True),
+            index="row",
+            time_index="time",
+            logical_types={"robot_id": "Categorical"},
+            already_sorted=True,
+        )
+        es.add_relationship("robots", "robot_id", signal, "robot_id")
+    es.add_last_time_indexes()
+    features = ft.dfs(
+        entityset=es,
+        target_dataframe_name="robots",
+        agg_primitives=list(FT_PRIMITIVES),
+        trans_primitives=[],
+        max_depth=1,
+        features_only=True,
+    )
+    # COUNT(<signal>) counts the index ``row``; LAST(<signal>.row) is no feature of ours
+    return es, [f for f in features if not f.get_name().endswith(".row)")]
+
+
+def run_featuretools(es: Any, features: list[Any], robot_id: str, cutoffs: np.ndarray) -> pd.DataFrame:
+    """``calculate_feature_matrix`` once per window length (``training_window=W``, cutoff excluded): columns
+    renamed to ours (``COUNT(<signal>)`` -> every field's count; ``TREND`` per its own time unit)."""
+    import featuretools as ft
+
+    cutoff_time = pd.DataFrame(
+        {"robot_id": robot_id, "time": pd.to_datetime(cutoffs, unit="ms").astype("datetime64[ns]")}
+    )
+    parts = []
+    for w in WINDOWS_S:
+        fm = ft.calculate_feature_matrix(
+            features,
+            entityset=es,
+            cutoff_time=cutoff_time,
+            training_window=f"{w} seconds",
+            include_cutoff_time=False,  # windows [c - W, c), as ours
+            cutoff_time_in_index=True,
+            n_jobs=1,
+            verbose=False,
+        )
+        renamed: dict[str, pd.Series] = {}
+        for name in fm.columns:
+            stat, arg = name[:-1].split("(", 1)  # e.g. MEAN(battery.soc), TREND(battery.soc, time)
+            arg = arg.split(",")[0]
+            if stat == "COUNT":
+                for field in es[arg].columns:
+                    if field not in ("row", "robot_id", "time", "_ft_last_time"):
+                        renamed[f"{arg}.{field}__count__w{w}s"] = fm[name]
+            else:
+                renamed[f"{arg}__{FT_STATS[stat]}__w{w}s"] = fm[name]
+        part = pd.DataFrame(renamed)
+        part.index = (part.index.get_level_values("time").astype("datetime64[ms]").astype(np.int64)).rename(
+            "cutoff"
+        )
+        parts.append(part)
+    return pd.concat(parts, axis=1)
+
+
+def featuretools_slope_per_second(table: pd.DataFrame, frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """``Trend`` is a slope per day, hour, minute or second: the largest unit that divides the window's first
+    timestamp with a value (in whole seconds). Converted to per second, as ours, for the comparison."""
+    from featuretools.utils.time_utils import find_dividend_by_unit
+
+    table = table.copy()
+    ticks = frame["tick"].to_numpy()
+    for w in WINDOWS_S:
+        for col in cols:
+            name = f"{col}__slope__w{w}s"
+            has = frame[col].notna().to_numpy()
+            units = []
+            for c in table.index:
+                lo, hi = np.searchsorted(ticks, [c - w * 1000, c], side="left")
+                first = np.flatnonzero(has[lo:hi])
+                units.append(find_dividend_by_unit(int(ticks[lo + first[0]] // 1000)) if len(first) else 1)
+            table[name] = table[name].astype(float) / np.array(units, dtype=float)
+    return table
+
+
 N_LOOP = {1000: 300, 100: 150}  # cutoffs timed by pandas[loop] per clock (extrapolated to all)
 N_DUCK = {1000: 17_280, 100: 2_160}  # cutoffs timed by duckdb[rangejoin] per clock
 
@@ -569,15 +772,20 @@ def peer_of(name: str) -> str | None:
 
 def run_peer(name: str, b: Bench) -> dict[str, Any]:
     peer = peer_of(name)
-    if peer is not None:
+    shims: list[str] = []
+    if peer == "featuretools":
+        shims = featuretools_compat()  # imports featuretools (not timed)
+    elif peer is not None:
         importlib.import_module(peer)  # imports are not timed (tsfresh takes seconds)
     cutoffs = b.cutoffs()
     n_all = len(cutoffs)
-    if name in ("pandas[merge_asof]", "polars[join_asof]"):
+    if name in JOIN_PEERS:
         tables = {k: v.to_pandas() for k, v in load_tables(b.root, JOIN_SIGNALS).items()}
         ticks = np.arange(b.span["start"], b.end, b.step_ms, dtype=np.int64)
         if name == "pandas[merge_asof]":
             seconds, out = timed(lambda: pandas_merge_asof(tables, ticks, b.cfg["join4"]))
+        elif name == "duckdb[asof]":
+            seconds, out = timed(lambda: duckdb_asof(tables, ticks, b.cfg["join4"]))
         else:
             import polars as pl
 
@@ -608,6 +816,17 @@ def run_peer(name: str, b: Bench) -> dict[str, Any]:
             "seconds": seconds,
         }
         info["scale"] = n_all / len(sel)
+    elif name.startswith("featuretools["):
+        n_windows = int(name[13:-1])
+        sel = cutoffs[subset(n_all, math.ceil(n_windows / len(WINDOWS_S)))]
+        es, features = featuretools_setup(frame, cols, b.robot_id)
+        del frame
+        run_featuretools(es, features, b.robot_id, sel[:1])  # warm-up: lazy imports, one-time set-up
+        seconds, _ = timed(lambda: run_featuretools(es, features, b.robot_id, sel))
+        info["measured"] = {"cutoffs": len(sel), "windows": len(sel) * len(WINDOWS_S), "seconds": seconds}
+        info["scale"] = n_all / len(sel)
+        info["feature_columns"] = len(features)
+        info["compat_shims"] = shims
     elif name in ("polars[dynamic]", "polars[rolling]"):
         import polars as pl
 
@@ -644,12 +863,13 @@ AGGREGATE_PEERS = (
     "pandas[loop]",
     "tsfresh[200]",
     "tsfresh[1000]",
+    "featuretools[60]",
     "polars[dynamic]",
     "polars[rolling]",
     "pandas[rolling]",
     "duckdb[rangejoin]",
 )
-JOIN_PEERS = ("pandas[merge_asof]", "polars[join_asof]")
+JOIN_PEERS = ("pandas[merge_asof]", "polars[join_asof]", "duckdb[asof]")
 CLOCK_FREE = ("labels[grid]", "labels[event]")  # timed once: labels do not use the clock
 
 
@@ -658,10 +878,15 @@ def run_variant(name: str, step_ms: int) -> dict[str, Any]:
     b = Bench(workload(), step_ms)
     result = run_ours(name, b) if name in OURS else run_peer(name, b)
     scale = result.pop("scale", 1.0)  # subsets are extrapolated linearly to all cutoffs
+    measured = result.get("measured")
+    extrapolation: dict[str, Any] = {"extrapolated": measured is not None}
+    if measured is not None:
+        extrapolation.update(cutoffs_timed=measured["cutoffs"], windows_timed=measured["windows"])
     return {
         "variant": name,
         "step_ms": step_ms,
         **result,
+        **extrapolation,
         "seconds": result["seconds"] * scale,
         "cpu_seconds": _CPU[-1] * scale,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -725,6 +950,28 @@ def check(step_ms: int, n: int) -> None:
                     if not (np.isnan(got) and np.isnan(want)):
                         worst = max(worst, abs(got - want) / max(1.0, abs(want)))
         print(f"  {'tsfresh':<18} mean, max relative diff on 60 windows: {worst:.2e}")
+    if "featuretools" in available:
+        featuretools_compat()
+        sub = cutoffs[:20]
+        es, features = featuretools_setup(frame, cols, b.robot_id)
+        ft_table = featuretools_slope_per_second(run_featuretools(es, features, b.robot_id, sub), frame, cols)
+        parts, columns = [], set()
+        for stat in STATS:
+            names = [c for c in ref.columns if c.split("__")[1] == stat]
+            a = ref.loc[sub, names].to_numpy(dtype=float)
+            o = ft_table.loc[sub, names].to_numpy(dtype=float)
+            close = np.isclose(o, a, rtol=1e-6, atol=1e-8, equal_nan=True)
+            note = ""
+            if stat == "slope":  # Trend is null with 2 values, ours is not: left out, counted
+                two = ref.loc[sub, [n.replace("__slope__", "__count__") for n in names]].to_numpy() == 2
+                close |= two
+                note = f" ({int(two.sum())} two-value windows left out)"
+            parts.append(f"{stat} {close.mean():.2%}{note}")
+            bad = ~close.all(axis=0)
+            columns |= {f"{n.split('__')[0]}:{stat}" for n, b in zip(names, bad, strict=True) if b}
+        print(f"  {'featuretools':<18} {len(sub)} cutoffs: " + ", ".join(parts))
+        if columns:
+            print(f"  {'':<18} not all close: {', '.join(sorted(columns))}")
     # joins: every cell of the peers' tables against ours
     tables = load_tables(b.root, JOIN_SIGNALS)
     mine = align(tables, b.cfg["join4"], **b.span).frame().drop(columns="robot_id")
@@ -737,6 +984,8 @@ def check(step_ms: int, n: int) -> None:
         joined["polars[join_asof]"] = polars_join_asof(
             pl_tables, mine["tick"].to_numpy(), b.cfg["join4"]
         ).to_pandas()
+    if "duckdb" in available:
+        joined["duckdb[asof]"] = duckdb_asof(pd_tables, mine["tick"].to_numpy(), b.cfg["join4"])
     for name, table in joined.items():
         a, o = mine.to_numpy(dtype=float), table[mine.columns].to_numpy(dtype=float)
         same = (a == o) | (np.isnan(a) & np.isnan(o))
@@ -759,7 +1008,7 @@ def pin_one_cpu(cpu: int | None) -> None:
 
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
-    for dist in ("numpy", "pandas", "pyarrow", *PEERS, "numba"):
+    for dist in ("numpy", "pandas", "pyarrow", *PEERS, "woodwork", "numba"):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -816,9 +1065,16 @@ def summary(results: list[dict[str, Any]], clocks: list[int]) -> list[str]:
             lines.append(
                 f"  {step} ms clock: tsfresh (minimal) / ours per window = {ratio:.0f}x; target >= 60x: {ok}"
             )
+        fts = [by[k] for k in by if k[0].startswith("featuretools[") and k[1] == step]
+        if ours and fts:
+            best_ft = min(t["seconds"] / t["windows"] for t in fts)
+            ratio = best_ft / (ours["seconds"] / ours["windows"])
+            lines.append(f"  {step} ms clock: featuretools / ours per window = {ratio:.0f}x (no target)")
         numeric = by.get(("ours[numeric]", step))
-        libs = [
-            by[k] for k in by if k[1] == step and k[0] in AGGREGATE_PEERS and not k[0].startswith("tsfresh")
+        libs = [  # tsfresh and featuretools have their own ratio lines above
+            by[k]
+            for k in by
+            if k[1] == step and k[0] in AGGREGATE_PEERS and not k[0].startswith(("tsfresh", "featuretools"))
         ]
         if numeric and libs:
             best = min(libs, key=lambda r: r["seconds"])
