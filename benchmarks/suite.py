@@ -9,7 +9,8 @@ Runs, each as a subprocess with ``--json``:
 - ``features``: benchmarks/features.py (align + labels + features vs the peer libraries) with
   ``.venv-bench/bin/python`` when it exists; otherwise with this interpreter, which times our variants only
   and says that the peers were not run and how to install them;
-- ``pipeline``: benchmarks/pipeline.py (16 robot-days in-process and on 1 and 2 Dask workers, projection);
+- ``pipeline``: benchmarks/pipeline.py (20 robot-days in-process and on 1 and 2 Dask workers, projection,
+  incremental re-run);
 - ``e2e``: benchmarks/e2e.py (one robot-day from the store to Parquet: ours, the straightforward stdlib json
   + pandas chain, and the tuned polars chain when polars is importable).
 
@@ -32,6 +33,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -57,7 +59,7 @@ TARGETS: tuple[tuple[str, str, str, float, str], ...] = (
     ("e2e_seconds", "end to end, one robot-day, one core", "s", 2.5, "<="),
     ("e2e_speedup_vs_straightforward", "end to end vs the straightforward chain", "x faster", 2.5, ">="),
     ("e2e_peak_rss_mb", "peak RSS, one robot-day (extract + features tasks, one process)", "MB", 600, "<="),
-    ("worker_peak_rss_mb", "peak RSS per worker (pipeline.py: 16 robot-days with halos)", "MB", 600, "<="),
+    ("worker_peak_rss_mb", "peak RSS per worker (pipeline.py: 20 robot-days with halos)", "MB", 600, "<="),
     ("workers_2_vs_1", "throughput of 2 workers vs 1 (pipeline.py)", "x", 1.8, ">="),
     ("fleet_day_projection_s", "365-robot fleet-day on 80 cores, projected (pipeline.py)", "s", 30, "<="),
     (
@@ -491,15 +493,24 @@ def _loads(values: Any) -> str:
     return "—" if not values else " / ".join(f"{x:.2f}" for x in values)
 
 
+def generated_span(text: str) -> tuple[int, int] | None:
+    """``(start, end)`` of the text between the bench markers, each alone on its line (prose may name
+    them)."""
+    begin = re.search(rf"^{re.escape(BEGIN)}\n", text, re.M)
+    if begin is None:
+        return None
+    end = re.search(rf"^{re.escape(END)}$", text[begin.end() :], re.M)
+    return None if end is None else (begin.end(), begin.end() + end.start())
+
+
 def write_docs(section: str, path: Path = DOCS) -> None:
     """Replace the text between the bench markers of `path` (markers appended when missing)."""
     text = path.read_text()
-    block = f"{BEGIN}\n{section}{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + block + tail
+    span = generated_span(text)
+    if span is not None:
+        text = text[: span[0]] + section + text[span[1] :]
     else:
+        block = f"{BEGIN}\n{section}{END}"
         text = text.rstrip("\n") + "\n\n## Benchmark suite results\n\n" + block + "\n"
     path.write_text(text)
 

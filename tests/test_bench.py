@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from benchmarks.suite import BEGIN, END, RESULTS, SOURCES, TARGETS, incremental, render, write_docs
+from benchmarks.suite import (
+    BEGIN,
+    END,
+    RESULTS,
+    SOURCES,
+    TARGETS,
+    generated_span,
+    incremental,
+    render,
+    write_docs,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("extract", "align+labels+features", "Parquet write", "Parquet read-back", "other", "end to end")
@@ -87,20 +97,20 @@ def test_every_target_is_evaluated_and_ratios_are_computed(quick_suite: dict[str
 
 def test_docs_section_is_replaced_between_the_markers(quick_suite: dict[str, Any], tmp_path: Path) -> None:
     doc = tmp_path / "performance.md"
-    doc.write_text(f"# Performance\n\nbefore\n\n{BEGIN}\nold tables\n{END}\n\nafter\n")
+    prose = f"before: the tables between `{BEGIN}` and `{END}` are generated\n"  # markers named in prose
+    doc.write_text(f"# Performance\n\n{prose}\n{BEGIN}\nold tables\n{END}\n\nafter\n")
     section = render(quick_suite)
     write_docs(section, doc)
     text = doc.read_text()
     assert "old tables" not in text and section in text
-    assert text.startswith("# Performance\n\nbefore\n") and text.endswith("\nafter\n")
+    assert text.startswith(f"# Performance\n\n{prose}\n{BEGIN}\n") and text.endswith(f"\n{END}\n\nafter\n")
     assert "| target |" in text and "(quick workload)" in text
 
 
 def test_committed_docs_match_the_committed_suite_json() -> None:
     """docs/performance.md's generated section is what `python -m benchmarks --render` makes of suite.json."""
     path = RESULTS / "suite.json"
-    if not path.exists():
-        pytest.skip("no committed benchmarks/results/suite.json yet")
     text = (REPO / "docs" / "performance.md").read_text()
-    section = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    assert section == "\n" + render(json.loads(path.read_text()))
+    span = generated_span(text)
+    assert span is not None, "docs/performance.md has no generated section"
+    assert text[span[0] : span[1]] == render(json.loads(path.read_text()))
