@@ -281,7 +281,9 @@ def wait_idle(address: str) -> None:
 def test_sigint_and_sigterm_leave_nothing_half_written_and_reruns_do_only_the_rest(
     dask_cluster_address: Any, tmp_path: Path
 ) -> None:
-    spec = FleetSpec(robots=3, days=3, hours=1, seed=9, failure_rate=30, faults=FaultRates(late_upload=0.0))
+    # 3 h online a day: each features task takes long enough that a run cannot finish between the test
+    # seeing its first commit and the signal (with 1 h the run sometimes did, on a busy machine)
+    spec = FleetSpec(robots=3, days=3, hours=3, seed=9, failure_rate=30, faults=FaultRates(late_upload=0.0))
     raw_dir, out_dir = tmp_path / "raw", tmp_path / "out"
     simulate_fleet(spec, Store(str(raw_dir)).write_bytes)
     out = Store(str(out_dir))
@@ -308,9 +310,10 @@ def test_sigint_and_sigterm_leave_nothing_half_written_and_reruns_do_only_the_re
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
+            assert proc.poll() is None, "the run finished before it could be interrupted"
             proc.send_signal(sig)
-            _, err = proc.communicate(timeout=120)
-            assert proc.returncode == 128 + sig, err
+            stdout, err = proc.communicate(timeout=120)
+            assert proc.returncode == 128 + sig, f"{stdout}\n{err}"
             assert f"interrupted by {sig.name}" in err
             wait_idle(dask_cluster_address.address)
             committed.append(committed_days(out, days))
