@@ -138,6 +138,19 @@ def loopback_only() -> Iterator[None]:
 # ------------------------------------------------------------------------------- moto S3 server
 
 
+def http_answers(host: str, port: int, *, timeout: float) -> bool:
+    """Whether an HTTP server on ``host:port`` answers ``GET /`` (any status) within ``timeout`` seconds."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        conn.getresponse().read()
+    except OSError:
+        return False
+    finally:
+        conn.close()
+    return True
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -211,15 +224,7 @@ class MotoServer:
             self._log = None
 
     def _answers(self) -> bool:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
-        try:
-            conn.request("GET", "/")  # ListBuckets
-            conn.getresponse().read()
-        except OSError:
-            return False
-        finally:
-            conn.close()
-        return True
+        return http_answers(self.host, self.port, timeout=1)  # GET / = ListBuckets
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,18 @@ def test_readme_tour_runs_as_written(tmp_path: Path, dask_cluster_address: Any) 
     assert list((tmp_path / "fleet" / "out" / "models").glob("*/report.html"))
 
 
+def bash_blocks(path: Path) -> list[list[tuple[int, str]]]:
+    """The file's bash/sh/console blocks, each as ``(line number, line)`` pairs with continuation lines
+    joined (a joined line carries the number of its first line)."""
+    text = path.read_text(encoding="utf-8")
+    blocks = []
+    for block in re.finditer(r"```(?:bash|sh|console)\n(.*?)```", text, re.S):
+        first = text[: block.start()].count("\n") + 2
+        lines = block.group(1).replace("\\\n", " ").splitlines()
+        blocks.append([(first + offset, line) for offset, line in enumerate(lines)])
+    return blocks
+
+
 def _documented_commands() -> list[tuple[str, str]]:
     """``(where, command)`` for every `telemetry ...` line of a bash block in README.md, docs/, helm/, k8s/
     (continuation lines joined, trailing comments dropped, ``$VAR`` set in the same block expanded)."""
@@ -52,12 +64,9 @@ def _documented_commands() -> list[tuple[str, str]]:
         *sorted((ROOT / "docs").glob("*.md")),
         *sorted(ROOT.glob("[hk]*/**/*.md")),
     ]:
-        text = path.read_text(encoding="utf-8")
-        for block in re.finditer(r"```(?:bash|sh|console)\n(.*?)```", text, re.S):
-            start_line = text[: block.start()].count("\n") + 2
-            lines = block.group(1).replace("\\\n", " ").splitlines()
+        for block in bash_blocks(path):
             variables: dict[str, str] = {}
-            for offset, line in enumerate(lines):
+            for number, line in block:
                 assignment = re.match(r'^([A-Z_]+)="([^"]*)"$', line.strip())
                 if assignment:
                     variables[assignment.group(1)] = assignment.group(2)
@@ -70,7 +79,7 @@ def _documented_commands() -> list[tuple[str, str]]:
                     command = command.replace(f"${name}", value)
                 command = re.sub(r"<(\w+)>", r"X\1", command)  # <model_id> -> Xmodel_id
                 command = command.replace("<same --set>", "")
-                found.append((f"{path.relative_to(ROOT)}:{start_line + offset}", command))
+                found.append((f"{path.relative_to(ROOT)}:{number}", command))
     return found
 
 

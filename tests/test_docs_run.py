@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_docs import bash_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("docs/simulator.md", "docs/pipeline.md", "docs/training.md")
@@ -41,15 +42,12 @@ NOT_RUN = {
 
 def page_commands(page: str) -> list[tuple[str, str]]:
     """``(where, command)`` of every `telemetry` line of the page's bash blocks, continuations joined."""
-    path = ROOT / page
-    text = path.read_text(encoding="utf-8")
     found = []
-    for block in re.finditer(r"```bash\n(.*?)```", text, re.S):
-        first = text[: block.start()].count("\n") + 2
-        for offset, line in enumerate(block.group(1).replace("\\\n", " ").splitlines()):
+    for block in bash_blocks(ROOT / page):
+        for number, line in block:
             command = re.sub(r"\s+#.*$", "", line.strip())
             if re.match(r"^telemetry\s", command):
-                found.append((f"{page}:{first + offset}", re.sub(r"\s+", " ", command)))
+                found.append((f"{page}:{number}", re.sub(r"\s+", " ", command)))
     return found
 
 

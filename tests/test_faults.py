@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import http.client
 import io
 import json
 import os
@@ -73,15 +72,9 @@ class FaultS3:
         return f"http://127.0.0.1:{self.port}"
 
     def answers(self) -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-        try:
-            conn.request("GET", "/")
-            conn.getresponse().read()
-        except OSError:
-            return False
-        finally:
-            conn.close()
-        return True
+        from conftest import http_answers
+
+        return http_answers("127.0.0.1", self.port, timeout=2)
 
     def wait(self, *, up: bool, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
