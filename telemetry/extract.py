@@ -275,7 +275,7 @@ def _zip_members(
                 yield name, None, "bad_zip_member", "member extends past the end of the zip"
                 continue
             raw = bytes(view[start:end])
-            if zlib.crc32(raw) != info.CRC:
+            if isal_zlib.crc32(raw) != info.CRC:  # zlib's CRC-32, ~5x faster
                 yield name, None, "bad_zip_member", "zip CRC mismatch"
                 continue
             yield name, raw, "", ""
@@ -375,7 +375,7 @@ _ERROR_ROW = re.compile(r" in row (\d+)$")
 
 def _parse_ndjson(lines: Sequence[bytes], schema: pa.Schema) -> pa.Table:
     """Parse NDJSON lines in one call; unknown fields are inferred (and later counted)."""
-    payload = b"\n".join(lines) + b"\n"
+    payload = b"\n".join([*lines, b""])  # one copy: each line ends with a newline
     table = pa_json.read_json(
         io.BytesIO(payload),
         read_options=pa_json.ReadOptions(use_threads=False, block_size=max(len(payload) + 1, 1 << 20)),

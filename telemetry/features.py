@@ -132,17 +132,23 @@ def build_features(
         windows = {w: _Window(aligned.ticks, signal, cutoffs, w, lo, hi) for w, (lo, hi) in ranges.items()}
         length = _segment_length(aligned, config, windows)
         shared = _SignalTicks(aligned.ticks, signal, windows, length)
+        # Per-tick structures (~8 bytes x ticks each) are dropped as soon as their columns are taken, so at
+        # most one field's (and one signal's shared ones) are alive: a field's structures hold the signal's
+        # shared ones, and keeping them until the next assignment would double the peak.
         for field in spec.numeric:
             prepared = _NumericTicks(shared, signal, signal.values[field])
             for w, win in windows.items():
                 for stat, values in prepared.stats(win).items():
                     columns[str(FeatureName(spec.name, field, stat, None, w))] = values
+            del prepared
         del shared
         for field in spec.categorical:
             cat = _CategoricalTicks(aligned.ticks, signal, signal.values[field])
             for w, win in windows.items():
                 for (stat, level), values in cat.stats(win, levels.get(f"{spec.name}.{field}", ())).items():
                     columns[str(FeatureName(spec.name, field, stat, level, w))] = values
+            del cat
+        del windows
     if config.events_signal is not None:
         for w in config.features.windows_s:
             for (fld, stat, level), values in _event_stats(events, cutoffs, w, config).items():
@@ -281,29 +287,34 @@ class _SignalTicks:
             ]
             self.longest_run = max(self.longest_run, int(runs.max(initial=1)))
 
-    def matched(self, sample_values: F64) -> F64:
-        """Per tick: the value of its match (NaN when none)."""
+    def matched_into(self, sample_values: F64, out: F64) -> None:
+        """Per tick: the value of its match (NaN when none), written into ``out`` (one slot per tick)."""
         if len(sample_values) == 0:
-            return np.full(len(self.ticks), np.nan)
-        values = sample_values[self.matched_rows]
-        values[self.unmatched] = np.nan
-        return values
+            out[:] = np.nan
+            return
+        np.take(sample_values, self.matched_rows, out=out, mode="clip")  # rows are valid: no buffering
+        out[self.unmatched] = np.nan
 
-    def time_sums(self, valid: npt.NDArray[np.bool_]) -> dict[str, Any]:
+    def time_sums(self, valid_blocks: npt.NDArray[np.bool_]) -> dict[str, Any]:
         """Prefix sums (restarted every segment) of count, t and t^2 over valid ticks, and the latest
-        valid tick at or before each tick; computed once per distinct validity mask."""
+        valid tick at or before each tick; computed once per distinct validity mask.
+
+        ``valid_blocks``: the mask in segments of ``length`` ticks (shape ``(segments, length)``), the padding
+        after the last tick False."""
         for mask, sums in self._time_sums:
-            if np.array_equal(mask, valid):
+            if np.array_equal(mask, valid_blocks):
                 return sums
-        w = valid.astype(np.float64)
-        wt = w * self.tau
+        n_ticks = len(self.ticks)
+        w = valid_blocks.astype(np.float64)
+        wt = w * self.tau_blocks
+        wtt = wt * self.tau_blocks
         sums = {
-            "n": _segmented_cumsum(w, self.length),
-            "st": _segmented_cumsum(wt, self.length),
-            "stt": _segmented_cumsum(wt * self.tau, self.length),
-            "last_valid": _last_valid_index(valid),
+            "n": _row_prefix_sums(w, n_ticks),
+            "st": _row_prefix_sums(wt, n_ticks),
+            "stt": _row_prefix_sums(wtt, n_ticks),
+            "last_valid": _last_valid_index(valid_blocks.reshape(-1)[:n_ticks]),
         }
-        self._time_sums.append((valid, sums))
+        self._time_sums.append((valid_blocks, sums))
         return sums
 
     def core_time_sums(self, sums: dict[str, Any], window: _Window) -> dict[str, F64]:
@@ -371,8 +382,9 @@ class _NumericTicks:
         self.length = length
         # per tick in segments of ``length`` (the last one padded with nulls): each tick's matched value
         n_segments = -(-n_ticks // length)
-        padded = np.full(n_segments * length, np.nan)
-        padded[:n_ticks] = shared.matched(sample_values)
+        padded = np.empty(n_segments * length)
+        shared.matched_into(sample_values, padded[:n_ticks])
+        padded[n_ticks:] = np.nan
         self.x = padded[:n_ticks]
         blocks = padded.reshape(n_segments, length)
         valid_blocks = ~np.isnan(blocks)
@@ -384,11 +396,12 @@ class _NumericTicks:
         self.seg_ref = np.where(valid_blocks.any(axis=1), blocks[np.arange(n_segments), first], 0.0)
         x0 = blocks - self.seg_ref[:, None]
         np.copyto(x0, 0.0, where=~valid_blocks)
-        time_sums = self.time_sums = shared.time_sums(valid_blocks.reshape(-1)[:n_ticks])
-        self.prefix = {  # inclusive prefix sums restarted every segment
-            "sx": np.cumsum(x0, axis=1).reshape(-1)[:n_ticks],
-            "sxx": np.cumsum(x0 * x0, axis=1).reshape(-1)[:n_ticks],
-            "stx": np.cumsum(shared.tau_blocks * x0, axis=1).reshape(-1)[:n_ticks],
+        time_sums = self.time_sums = shared.time_sums(valid_blocks)
+        xx, tx = x0 * x0, shared.tau_blocks * x0
+        self.prefix = {  # inclusive prefix sums restarted every segment (computed in place: x0 is done)
+            "sx": _row_prefix_sums(x0, n_ticks),
+            "sxx": _row_prefix_sums(xx, n_ticks),
+            "stx": _row_prefix_sums(tx, n_ticks),
         }
         self.last_valid: I64 = time_sums["last_valid"]
         self.mins = shared.interval_table(self.x, np.fmin)
@@ -560,11 +573,11 @@ def _column_sums(matrix: F64) -> F64:
     return sums
 
 
-def _segmented_cumsum(q: F64, length: int) -> F64:
-    """Inclusive prefix sums restarted every ``length`` elements (bounded rounding over long days)."""
-    pad = (-len(q)) % length
-    blocks = np.concatenate([q, np.zeros(pad)]).reshape(-1, length)
-    return np.cumsum(blocks, axis=1).ravel()[: len(q)]
+def _row_prefix_sums(blocks: F64, n: int) -> F64:
+    """Inclusive prefix sums along each row of ``blocks`` (one segment per row: restarted every segment,
+    so rounding stays bounded over long days), computed in place; returns the first ``n`` as a flat view."""
+    np.cumsum(blocks, axis=1, out=blocks)
+    return blocks.reshape(-1)[:n]
 
 
 def _sparse_table(x: F64, longest: int, reduce: Any) -> list[F64]:
