@@ -249,7 +249,8 @@ def _segment_length(aligned: Aligned, config: TelemetryConfig, windows: dict[int
 class _SignalTicks:
     """Per-signal structures shared by its numeric fields.
 
-    - times: per tick, seconds since its segment's first tick (segments of ``length`` ticks);
+    - times (``tau_blocks``): per tick, seconds since its segment's first tick, one row per segment of
+      ``length`` ticks (the padding after the last tick 0);
     - time sums (count, t, t^2 prefix sums) and the latest valid tick, per distinct validity mask (the
       fields of one signal are usually null together);
     - the elementary intervals of every window core: the sorted distinct core bounds ``lo`` and ``e`` of
@@ -261,8 +262,8 @@ class _SignalTicks:
         self.ticks, self.length = ticks, length
         n_ticks = len(ticks)
         seg_first = (np.arange(n_ticks) // length) * length
-        self.tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
-        self.tau_blocks = np.concatenate([self.tau, np.zeros((-n_ticks) % length)]).reshape(-1, length)
+        tau = (ticks - ticks[seg_first]) / 1000.0 if n_ticks else np.zeros(0)
+        self.tau_blocks = np.concatenate([tau, np.zeros((-n_ticks) % length)]).reshape(-1, length)
         self.matched_rows, self.unmatched = np.maximum(signal.match, 0), signal.match < 0
         self._time_sums: list[tuple[npt.NDArray[np.bool_], dict[str, Any]]] = []
         self._core_time: dict[tuple[int, int], dict[str, F64]] = {}
