@@ -778,12 +778,7 @@ def _sorted_unique_by_ts(table: pa.Table) -> tuple[pa.Table, int, int]:
     same_as_prev = np.ones(len(ties), dtype=bool)
     before, after = pa.array(ties), pa.array(ties + 1)
     for name in table.column_names:
-        prev, this = table.column(name).take(before), table.column(name).take(after)
-        equal = pc.fill_null(pc.equal(this, prev), False).to_numpy(zero_copy_only=False)
-        both_null = ~this.is_valid().to_numpy(zero_copy_only=False) & ~prev.is_valid().to_numpy(
-            zero_copy_only=False
-        )
-        same_as_prev &= equal | both_null
+        same_as_prev &= _same_values(table.column(name).take(after), table.column(name).take(before))
     removed = int(same_as_prev.sum())
     if removed:
         keep = np.ones(n, dtype=bool)
@@ -799,12 +794,7 @@ def _sorted_unique_general(table: pa.Table) -> tuple[pa.Table, int, int]:
     same_as_prev = np.ones(n - 1, dtype=bool)
     for name in table.column_names:
         arr = table.column(name)
-        valid = arr.is_valid().to_numpy(zero_copy_only=False)
-        equal = pc.fill_null(pc.equal(arr.slice(1), arr.slice(0, n - 1)), False).to_numpy(
-            zero_copy_only=False
-        )
-        both_null = ~valid[1:] & ~valid[:-1]
-        same_as_prev &= equal | both_null
+        same_as_prev &= _same_values(arr.slice(1), arr.slice(0, n - 1))
     keep = np.concatenate(([True], ~same_as_prev))
     removed = int(n - keep.sum())
     if removed:
@@ -812,3 +802,13 @@ def _sorted_unique_general(table: pa.Table) -> tuple[pa.Table, int, int]:
     ts = table.column("ts").to_numpy()
     conflicting = int((ts[1:] == ts[:-1]).sum())
     return table, removed, conflicting
+
+
+def _same_values(this: pa.ChunkedArray, prev: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Per position: the two arrays (same length) hold equal values, or both null."""
+    equal = pc.fill_null(pc.equal(this, prev), False).to_numpy(zero_copy_only=False)
+    both_null = ~this.is_valid().to_numpy(zero_copy_only=False) & ~prev.is_valid().to_numpy(
+        zero_copy_only=False
+    )
+    same: np.ndarray[Any, np.dtype[np.bool_]] = equal | both_null
+    return same

@@ -417,9 +417,8 @@ def make_examples(
     if labels.mode == "event":
         near = _count_in(f_ts, cut, cut + horizon, lo_side="right", hi_side="right")
         mark(1, ~is_pos & (near > 0))
-    if len(
-        orphans
-    ):  # [r - U, r] meets [c - Wmax - cooldown, reach]  <=>  c - Wmax - cooldown <= r <= reach + U
+    if len(orphans):
+        # [r - U, r] meets [c - Wmax - cooldown, reach]  <=>  c - Wmax - cooldown <= r <= reach + U
         reach = np.where(is_pos, cut, cut + horizon)
         hidden = _count_in(
             orphans, cut - wmax - cooldown, reach + unobserved, lo_side="left", hi_side="right"
