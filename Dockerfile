@@ -43,11 +43,13 @@ RUN apt-get update \
  && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin telemetry
 COPY --from=build /opt/telemetry /opt/telemetry
 COPY --chmod=0555 docker/entrypoint.sh /usr/local/bin/telemetry-entrypoint
-# HOME and the working directory are /tmp: Kubernetes mounts an emptyDir there (the root filesystem is read-only)
+# HOME and the working directory are /tmp: Kubernetes mounts an emptyDir there (the root filesystem is read-only).
+# `dask worker` from this image keeps glibc's dynamic malloc thresholds (telemetry.cluster.WORKER_DASK_CONFIG).
 ENV PATH=/opt/telemetry/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    HOME=/tmp
+    HOME=/tmp \
+    DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{'MALLOC_TRIM_THRESHOLD_': None}"
 WORKDIR /tmp
 USER 1000:1000
 # `telemetry ARGS`; `dask ...` runs the Dask CLI instead (operator pods pass their command as args)

@@ -13,8 +13,9 @@ times; the table shows the best wall time of each and every run:
 - ``in-process``: ``run_features(..., client=None)``, every task one after another in this process. Its
   tasks are timed by wrapping ``_extract_if_needed`` and ``compute_partition`` (a few microseconds each):
   **their sum is the sum of stage times**, the work a single core has to do.
-- ``dask-1``, ``dask-2``: ``LocalCluster(n_workers=w, threads_per_worker=1, processes=True)`` and
-  ``run_features(..., client=client)``. Cluster start-up and the workers' imports (a ``client.run`` that
+- ``dask-1``, ``dask-2``: ``LocalCluster(n_workers=w, threads_per_worker=1, processes=True)`` with the
+  worker settings of ``telemetry.cluster.connect`` (``WORKER_DASK_CONFIG``) and ``run_features(...,
+  client=client)``. Cluster start-up and the workers' imports (a ``client.run`` that
   imports ``telemetry.pipeline``) are done and timed before the run, not inside it: a long-lived cluster
   pays them once. Per-task compute times come from the scheduler's task stream (``get_task_stream``); peak
   worker memory is the max over workers of their ``ru_maxrss``, cross-checked by sampling
@@ -334,18 +335,12 @@ def run_variant(name: str, raw_dir: Path) -> dict[str, Any]:
             noop = call(None)
             result["noop"] = {"wall_s": noop.seconds, "skipped": len(noop.skipped), "tasks": dict(times)}
         else:
-            from distributed import Client, LocalCluster, get_task_stream
+            from distributed import Client, get_task_stream
 
             workers = int(name.split("-")[1])
             clock = time.perf_counter()
             with (
-                LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0",
-                ) as cluster,
+                _local_cluster(workers) as cluster,
                 Client(cluster) as client,  # type: ignore[no-untyped-call]
             ):
                 client.wait_for_workers(workers)
@@ -387,18 +382,30 @@ def run_variant(name: str, raw_dir: Path) -> dict[str, Any]:
     return result
 
 
+def _local_cluster(workers: int) -> Any:
+    """A LocalCluster of `workers` single-threaded processes with the worker settings that
+    ``telemetry.cluster.connect`` gives its own (``WORKER_DASK_CONFIG``)."""
+    import dask
+    from distributed import LocalCluster
+
+    from telemetry.cluster import WORKER_DASK_CONFIG
+
+    with dask.config.set(WORKER_DASK_CONFIG):
+        return LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        )
+
+
 def _cluster(workers: int) -> tuple[Any, Any, dict[str, float]]:
     """A started LocalCluster of `workers` single-threaded processes, its client and the set-up seconds."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     clock = time.perf_counter()
-    cluster = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-    )
+    cluster = _local_cluster(workers)
     client = Client(cluster)  # type: ignore[no-untyped-call]
     client.wait_for_workers(workers)
     start_s = time.perf_counter() - clock

@@ -25,7 +25,9 @@ most one robot-day plus halos in memory, and the store works the same on a lapto
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import functools
 import io
 import json
 import logging
@@ -38,6 +40,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from telemetry._version import __version__
@@ -160,14 +163,29 @@ def _extract_if_needed(raw: Store, out: Store, obj: RawObject, config: Telemetry
 
 
 def _release_freed_memory() -> None:
-    """Return the pages a finished task freed in Arrow's memory pool to the operating system.
+    """Return the pages a finished task freed, in Arrow's memory pool and in glibc's heap, to the system.
 
-    The pool (mimalloc or jemalloc) keeps freed pages for reuse, so after an extraction (~250 MB of
+    Arrow's pool (mimalloc or jemalloc) keeps freed pages for reuse, so after an extraction (~250 MB of
     transient parse buffers for a full-rate robot-day) a worker's RSS stays that much above what it holds;
-    the next task's NumPy arrays, from another allocator, then come on top. Releasing costs milliseconds
-    and keeps a worker's RSS (what the Dask nanny and Kubernetes memory limits see) near its live data.
+    glibc keeps the heap that NumPy's freed arrays leave (with its default, dynamic thresholds, which the
+    workers keep: see ``telemetry.cluster.WORKER_DASK_CONFIG``) until ``malloc_trim``. Releasing both costs
+    a few milliseconds and keeps a worker's RSS (what the Dask nanny and Kubernetes memory limits see)
+    near its live data.
     """
     pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl)."""
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
 
 
 @dataclass(slots=True)
@@ -341,19 +359,33 @@ def _merge_example_sets(sets: Sequence[ExampleSet]) -> ExampleSet:
 def _read_tables(
     out: Store, inputs: Sequence[RawObject], config: TelemetryConfig, lo: int, hi: int
 ) -> dict[str, pa.Table]:
-    """The extracted samples of ``inputs`` with ``lo <= ts < hi``, merged and deduplicated per signal."""
+    """The extracted samples of ``inputs`` with ``lo <= ts < hi``, merged and deduplicated per signal.
+
+    The tables leave out the ``robot_id`` column: every input is the one robot's (the features take its id
+    from the partition), and reading and checking a constant string column per sample costs more than the
+    rest of the read-back. A file whose ``ts`` all lie in ``[lo, hi)`` (the day's own, usually) is taken
+    whole; the filter runs only on the files that reach outside (the neighbours' halos).
+    """
     tables: dict[str, pa.Table] = {}
     for spec in config.signals:
+        schema = signal_table_schema(spec).remove(0)  # without robot_id
         parts = []
         for obj in inputs:
             key = f"signals/{spec.name}/{_partition(obj.day)}.parquet"
-            table = pq.read_table(
-                io.BytesIO(out.read_bytes(key)), filters=[("ts", ">=", lo), ("ts", "<", hi)]
-            )
-            parts.append(table.cast(signal_table_schema(spec)))
-        merged = pa.concat_tables(parts) if parts else signal_table_schema(spec).empty_table()
+            table = pq.read_table(io.BytesIO(out.read_bytes(key)), columns=schema.names)
+            parts.append(_within(table.cast(schema), lo, hi))
+        merged = pa.concat_tables(parts) if parts else schema.empty_table()
         tables[spec.name] = sorted_unique(merged)[0]
     return tables
+
+
+def _within(table: pa.Table, lo: int, hi: int) -> pa.Table:
+    """The rows of ``table`` with ``lo <= ts < hi`` (the table itself when that is all of them)."""
+    ts = table.column("ts")
+    bounds = pc.min_max(ts).as_py()
+    if bounds["min"] is None or (bounds["min"] >= lo and bounds["max"] < hi):
+        return table
+    return table.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)))
 
 
 @dataclass(slots=True)

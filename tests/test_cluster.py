@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import socket
 import subprocess
@@ -26,7 +27,14 @@ from dask_kubernetes.operator.controller.controller import (
 )
 
 from telemetry.cli import add_cluster_options, cluster_overrides, main
-from telemetry.cluster import SCHEDULER_COMMAND, WORKER_COMMAND, cluster_spec, connect, dashboard_url
+from telemetry.cluster import (
+    SCHEDULER_COMMAND,
+    WORKER_COMMAND,
+    WORKER_ENV,
+    cluster_spec,
+    connect,
+    dashboard_url,
+)
 from telemetry.config import TelemetryConfig, load_config
 from telemetry.errors import ConfigError, TelemetryError
 
@@ -301,9 +309,10 @@ def test_secrets_are_never_inline() -> None:
     worker, scheduler = pods(spec)["worker"], pods(spec)["scheduler"]
     assert worker["containers"][0]["envFrom"] == [{"secretRef": {"name": "telemetry-s3"}}]
     assert "envFrom" not in scheduler["containers"][0]  # the scheduler never reads data
-    for pod in (worker, scheduler):
-        for env in pod["containers"][0]["env"]:
-            assert set(env) == {"name", "value"} and env["name"] == "HOME"  # no valueFrom, no credentials
+    for pod, names in ((worker, ["HOME", *WORKER_ENV]), (scheduler, ["HOME"])):
+        env = pod["containers"][0]["env"]
+        assert all(set(e) == {"name", "value"} for e in env)  # no valueFrom, no credentials
+        assert [e["name"] for e in env] == names
     assert "envFrom" not in cluster_spec(config())["spec"]["worker"]["spec"]["containers"][0]
 
 
@@ -415,6 +424,12 @@ def test_connect_local_starts_worker_processes_and_runs_tasks() -> None:
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
         assert client.submit(sum, [1, 2, 3]).result() == 6
         assert set(client.nthreads().values()) == {1}
+        # the nannies leave glibc's malloc thresholds alone (WORKER_DASK_CONFIG); Dask's thread limits stay
+        environ = client.run(
+            lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+        )
+        assert all(env["MALLOC_TRIM_THRESHOLD_"] is None for env in environ.values()), environ
+        assert all(env["OMP_NUM_THREADS"] is not None for env in environ.values()), environ
         url = dashboard_url(client)
         assert url is not None and url.startswith("http://127.0.0.1:")
     assert client.status == "closed"
@@ -422,6 +437,22 @@ def test_connect_local_starts_worker_processes_and_runs_tasks() -> None:
     while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in pids.values()), "worker processes outlived connect()"
+
+
+@pytest.mark.parametrize("with_worker_env", [False, True])
+def test_worker_env_unsets_dasks_malloc_threshold_in_a_fresh_process(with_worker_env: bool) -> None:
+    """What a worker container sees (the image and the DaskCluster set WORKER_ENV): Dask's configuration
+    then drops MALLOC_TRIM_THRESHOLD_ from what its nanny puts in the worker's environment."""
+    code = (
+        "import json, dask, distributed\n"
+        "print(json.dumps(dask.config.get('distributed.nanny.pre-spawn-environ')))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_") and not k.startswith("MALLOC_")}
+    env.update(WORKER_ENV if with_worker_env else {})
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    environ = json.loads(done.stdout)
+    assert environ["MALLOC_TRIM_THRESHOLD_"] == (None if with_worker_env else 65536)
+    assert environ["OMP_NUM_THREADS"] == 1  # the rest of Dask's defaults stay
 
 
 def _alive(pid: int) -> bool:

@@ -38,7 +38,7 @@ from kube import (
 
 from telemetry import __version__
 from telemetry.cli import main
-from telemetry.cluster import SCHEDULER_COMMAND, WORKER_COMMAND, cluster_spec
+from telemetry.cluster import SCHEDULER_COMMAND, WORKER_COMMAND, WORKER_ENV, cluster_spec
 from telemetry.config import config_to_dict, load_config
 from telemetry.contract import ROBOT_ID_RE
 
@@ -421,12 +421,12 @@ def test_credentials_come_only_from_the_existing_secret(tmp_path: Path) -> None:
     non_readers += one(objs, "Pod")["spec"]["containers"]
     for c in non_readers:
         assert not any(name.startswith("AWS_") for name in env_names(c)), c["name"]
-    # no literal value of any env var anywhere except HOME
+    # no literal value of any env var anywhere except HOME (and the workers' Dask setting)
     for obj in objs:
         for _, pod in pod_specs(obj):
             for c in pod["containers"]:
                 literal = [e["name"] for e in c.get("env", []) if "value" in e]
-                assert literal == ["HOME"], c["name"]
+                assert literal == ["HOME", *(WORKER_ENV if c["name"] == "worker" else [])], c["name"]
     # without a Secret (an IAM role): no AWS_* variables at all
     for obj in objects("aws-iam-role"):
         for _, pod in pod_specs(obj):

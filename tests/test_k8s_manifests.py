@@ -30,6 +30,7 @@ from kube import (
 
 from telemetry import __version__
 from telemetry.cli import main
+from telemetry.cluster import WORKER_ENV
 from telemetry.config import load_config
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
@@ -122,6 +123,9 @@ def test_final_stage_runs_as_a_numeric_non_root_user_without_build_tools(stages:
     assert not final.all("HEALTHCHECK") and not stages[0].all("HEALTHCHECK")
     env = " ".join(final.all("ENV"))
     assert "PATH=/opt/telemetry/bin:" in env and "HOME=/tmp" in env
+    # `dask worker` from the image keeps glibc's dynamic malloc thresholds, as telemetry's own workers do
+    for name, value in WORKER_ENV.items():
+        assert f'{name}="{value}"' in env
     assert final.all("WORKDIR") == ["/tmp"]  # the emptyDir; the root filesystem is read-only
 
 

@@ -26,6 +26,9 @@ containers:
     env:
       - name: HOME
         value: /tmp
+      # glibc's malloc keeps its dynamic thresholds in the workers (telemetry.cluster.WORKER_DASK_CONFIG)
+      - name: DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON
+        value: "{'MALLOC_TRIM_THRESHOLD_': None}"
       {{- with include "telemetry.credentialsEnv" . }}
       {{- . | nindent 6 }}
       {{- end }}
