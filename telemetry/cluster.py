@@ -59,7 +59,7 @@ Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker process (so f
 the operating system at once). Setting any glibc malloc threshold also switches off glibc's *dynamic*
 mmap threshold: every NumPy temporary above 128 KiB is then a fresh ``mmap`` whose pages fault in again
 on first touch. On a full-rate robot-day that is ~200,000 page faults instead of ~25,000 and 0.8-1.2 s of
-kernel time instead of 0.3 s (docs/performance.md, "The worker's malloc settings"). The tasks return
+kernel time instead of 0.3 s (docs/performance.md, "The workers' malloc settings"). The tasks return
 freed memory themselves when they finish (``malloc_trim``), so a worker's RSS still tracks its live data.
 A value of None removes the variable (``distributed.nanny.pre-spawn-environ``)."""
 WORKER_ENV: dict[str, str] = {

@@ -362,9 +362,9 @@ def _read_tables(
     """The extracted samples of ``inputs`` with ``lo <= ts < hi``, merged and deduplicated per signal.
 
     The tables leave out the ``robot_id`` column: every input is the one robot's (the features take its id
-    from the partition), and reading and checking a constant string column per sample costs more than the
-    rest of the read-back. A file whose ``ts`` all lie in ``[lo, hi)`` (the day's own, usually) is taken
-    whole; the filter runs only on the files that reach outside (the neighbours' halos).
+    from the partition), and reading and checking a constant string column per sample cost about as much
+    as the rest of the read-back. A file whose ``ts`` all lie in ``[lo, hi)`` (the day's own, usually) is
+    taken whole; the filter runs only on the files that reach outside (the neighbours' halos).
     """
     tables: dict[str, pa.Table] = {}
     for spec in config.signals:
