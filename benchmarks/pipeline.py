@@ -13,8 +13,8 @@ times; the table shows the best wall time of each and every run:
 - ``in-process``: ``run_features(..., client=None)``, every task one after another in this process. Its
   tasks are timed by wrapping ``_extract_if_needed`` and ``compute_partition`` (a few microseconds each):
   **their sum is the sum of stage times**, the work a single core has to do.
-- ``dask-1``, ``dask-2``: ``LocalCluster(n_workers=w, threads_per_worker=1, processes=True)`` with the
-  worker settings of ``telemetry.cluster.connect`` (``WORKER_DASK_CONFIG``) and ``run_features(...,
+- ``dask-1``, ``dask-2``: the LocalCluster of ``telemetry.cluster.connect`` (``local_cluster``:
+  ``n_workers=w``, one thread each, worker processes, its nanny settings) and ``run_features(...,
   client=client)``. Cluster start-up and the workers' imports (a ``client.run`` that
   imports ``telemetry.pipeline``) are done and timed before the run, not inside it: a long-lived cluster
   pays them once. Per-task compute times come from the scheduler's task stream (``get_task_stream``); peak
@@ -383,21 +383,11 @@ def run_variant(name: str, raw_dir: Path) -> dict[str, Any]:
 
 
 def _local_cluster(workers: int) -> Any:
-    """A LocalCluster of `workers` single-threaded processes with the worker settings that
-    ``telemetry.cluster.connect`` gives its own (``WORKER_DASK_CONFIG``)."""
-    import dask
-    from distributed import LocalCluster
+    """The LocalCluster ``telemetry.cluster.connect`` starts, with `workers` single-threaded processes."""
+    from telemetry.cluster import local_cluster
+    from telemetry.config import load_config
 
-    from telemetry.cluster import WORKER_DASK_CONFIG
-
-    with dask.config.set(WORKER_DASK_CONFIG):
-        return LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        )
+    return local_cluster(load_config(env={}, overrides=[f"cluster.workers={workers}"]).cluster)
 
 
 def _cluster(workers: int) -> tuple[Any, Any, dict[str, float]]:

@@ -27,13 +27,18 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from telemetry.config import TelemetryConfig, load_config
 from telemetry.contract import day_of_ms
 from telemetry.errors import NothingToDoError
-from telemetry.extract import QUARANTINE_SCHEMA, extract_day_zip, signal_table_schema, sorted_unique
+from telemetry.extract import (
+    QUARANTINE_SCHEMA,
+    extract_day_zip,
+    rows_in_range,
+    signal_table_schema,
+    sorted_unique,
+)
 from telemetry.models import FeatureSet, list_feature_partitions
 from telemetry.models import read_features as _read_feature_set
 from telemetry.store import Store
@@ -254,9 +259,7 @@ def read_signals(
         for spec in wanted:
             table = extraction.tables.get(spec.name)
             if table is not None and table.num_rows:
-                ts = table.column("ts")
-                inside = pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi))
-                parts[spec.name].append(table.filter(inside).cast(signal_table_schema(spec)))
+                parts[spec.name].append(rows_in_range(table, lo, hi).cast(signal_table_schema(spec)))
     frames: dict[str, pd.DataFrame] = {}
     for spec in wanted:
         schema = signal_table_schema(spec)

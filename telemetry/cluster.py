@@ -43,6 +43,7 @@ __all__ = [
     "cluster_spec",
     "connect",
     "dashboard_url",
+    "local_cluster",
     "local_workers",
 ]
 
@@ -52,21 +53,23 @@ distributed >= 2026.6."""
 SCHEDULER_COMMAND: tuple[str, ...] = ("dask", "scheduler")
 """How the Kubernetes scheduler container starts (dask-kubernetes writes the removed ``dask-scheduler``)."""
 
-WORKER_DASK_CONFIG: dict[str, Any] = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-"""Dask configuration of the nannies that start workers: glibc's malloc keeps its default thresholds.
+_NANNY_ENVIRON: dict[str, str | None] = {"MALLOC_TRIM_THRESHOLD_": None}
+"""What telemetry's workers change in ``distributed.nanny.pre-spawn-environ`` (None: leave the variable
+unset): glibc's malloc keeps its default thresholds.
 
 Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker process (so freed memory returns to
 the operating system at once). Setting any glibc malloc threshold also switches off glibc's *dynamic*
 mmap threshold: every NumPy temporary above 128 KiB is then a fresh ``mmap`` whose pages fault in again
 on first touch. On a full-rate robot-day that is ~200,000 page faults instead of ~25,000 and 0.8-1.2 s of
 kernel time instead of 0.3 s (docs/performance.md, "The workers' malloc settings"). The tasks return
-freed memory themselves when they finish (``malloc_trim``), so a worker's RSS still tracks its live data.
-A value of None removes the variable (``distributed.nanny.pre-spawn-environ``)."""
-WORKER_ENV: dict[str, str] = {
-    "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": "{'MALLOC_TRIM_THRESHOLD_': None}"
+freed memory themselves when they finish (``malloc_trim``), so a worker's RSS still tracks its live data."""
+WORKER_DASK_CONFIG: dict[str, Any] = {
+    f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in _NANNY_ENVIRON.items()
 }
-""":data:`WORKER_DASK_CONFIG` as an environment variable, for ``dask worker`` in a container (Dask merges
-it into its defaults; the image sets it too)."""
+"""The nanny settings as Dask configuration (``dask.config.set``), for the clusters started here."""
+WORKER_ENV: dict[str, str] = {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": repr(_NANNY_ENVIRON)}
+"""The nanny settings as an environment variable, for ``dask worker`` in a container (Dask merges it into
+its defaults; the image sets it too)."""
 
 DEFAULT_KUBERNETES_WORKERS = 2
 """Worker pods when ``cluster.workers`` is null and scaling is not adaptive."""
@@ -359,23 +362,28 @@ def local_workers(cluster: ClusterConfig) -> int:
     return max(1, int(CPU_COUNT) // cluster.threads_per_worker)
 
 
-@contextmanager
-def _local_client(cluster: ClusterConfig) -> Iterator[distributed.Client]:
+def local_cluster(cluster: ClusterConfig) -> distributed.LocalCluster:
+    """The started ``LocalCluster`` of kind=local (see :func:`connect`), with the workers' nanny settings
+    (:data:`WORKER_DASK_CONFIG`); the caller closes it."""
     import dask
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
-    with (
-        dask.config.set(WORKER_DASK_CONFIG),  # read by each nanny as it starts
-        LocalCluster(  # type: ignore[no-untyped-call]
+    with dask.config.set(WORKER_DASK_CONFIG):  # read by each nanny as it starts
+        return LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=local_workers(cluster),
             threads_per_worker=cluster.threads_per_worker,
             memory_limit=cluster.memory_limit.strip(),
             processes=True,
             host="127.0.0.1",
             dashboard_address=cluster.dashboard_address,
-        ) as local,
-        Client(local) as client,  # type: ignore[no-untyped-call]
-    ):
+        )
+
+
+@contextmanager
+def _local_client(cluster: ClusterConfig) -> Iterator[distributed.Client]:
+    from distributed import Client
+
+    with local_cluster(cluster) as local, Client(local) as client:  # type: ignore[no-untyped-call]
         yield client
 
 

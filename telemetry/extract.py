@@ -65,6 +65,7 @@ __all__ = [
     "Extraction",
     "QuarantineRecord",
     "extract_day_zip",
+    "rows_in_range",
     "signal_table_schema",
     "sorted_unique",
 ]
@@ -742,6 +743,15 @@ def sorted_unique(table: pa.Table) -> tuple[pa.Table, int, int]:
     if _ts_first(table):
         return _sorted_unique_by_ts(table)
     return _sorted_unique_general(table)
+
+
+def rows_in_range(table: pa.Table, lo: int, hi: int) -> pa.Table:
+    """The rows of ``table`` with ``lo <= ts < hi`` (the table itself, uncopied, when that is all of them)."""
+    ts = table.column("ts")
+    bounds = pc.min_max(ts).as_py()
+    if bounds["min"] is None or (bounds["min"] >= lo and bounds["max"] < hi):
+        return table
+    return table.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)))
 
 
 def _ts_first(table: pa.Table) -> bool:

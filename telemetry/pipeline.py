@@ -40,7 +40,6 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from telemetry._version import __version__
@@ -48,7 +47,13 @@ from telemetry.align import align
 from telemetry.config import TelemetryConfig
 from telemetry.contract import DAY_MS, DayKey, day_bounds_ms
 from telemetry.errors import NothingToDoError, TelemetryError
-from telemetry.extract import ExtractReport, extract_day_zip, signal_table_schema, sorted_unique
+from telemetry.extract import (
+    ExtractReport,
+    extract_day_zip,
+    rows_in_range,
+    signal_table_schema,
+    sorted_unique,
+)
 from telemetry.features import build_features, feature_table_schema
 from telemetry.labels import ExampleSet, make_examples
 from telemetry.lineage import (
@@ -373,19 +378,10 @@ def _read_tables(
         for obj in inputs:
             key = f"signals/{spec.name}/{_partition(obj.day)}.parquet"
             table = pq.read_table(io.BytesIO(out.read_bytes(key)), columns=schema.names)
-            parts.append(_within(table.cast(schema), lo, hi))
+            parts.append(rows_in_range(table.cast(schema), lo, hi))
         merged = pa.concat_tables(parts) if parts else schema.empty_table()
         tables[spec.name] = sorted_unique(merged)[0]
     return tables
-
-
-def _within(table: pa.Table, lo: int, hi: int) -> pa.Table:
-    """The rows of ``table`` with ``lo <= ts < hi`` (the table itself when that is all of them)."""
-    ts = table.column("ts")
-    bounds = pc.min_max(ts).as_py()
-    if bounds["min"] is None or (bounds["min"] >= lo and bounds["max"] < hi):
-        return table
-    return table.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)))
 
 
 @dataclass(slots=True)
