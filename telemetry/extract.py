@@ -46,7 +46,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import orjson
@@ -214,12 +214,37 @@ _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _CENTRAL_MAGIC = 0x02014B50
 
 
-def _stored_entries(data: bytes) -> list[zipfile.ZipInfo] | None:
+class _Entry(NamedTuple):
+    """The fields of one central-directory entry that extraction uses (``info``: zipfile's, if it read it)."""
+
+    name: str
+    method: int
+    crc: int
+    compress_size: int
+    file_size: int
+    header_offset: int
+    info: zipfile.ZipInfo | None = None
+
+    @classmethod
+    def of(cls, info: zipfile.ZipInfo) -> _Entry:
+        return cls(
+            info.filename,
+            info.compress_type,
+            info.CRC,
+            info.compress_size,
+            info.file_size,
+            info.header_offset,
+            info,
+        )
+
+
+def _stored_entries(data: bytes) -> list[_Entry] | None:
     """The central directory of a plain zip whose members are all stored, read without :mod:`zipfile`.
 
     :class:`zipfile.ZipFile` builds its index in Python at ~30 µs per entry; a day zip has ~17,000. This
-    reads the same fields with one ``struct`` call per entry. Returns None for anything unusual (zip64,
-    encryption, compression, comments, a damaged directory): the caller then uses :mod:`zipfile`.
+    reads the same fields with one ``struct`` call per entry (names as zipfile gives them: UTF-8 when
+    flagged, else cp437, cut at a NUL). Returns None for anything unusual (zip64, encryption, compression,
+    comments, a damaged directory): the caller then uses :mod:`zipfile`.
     """
     end = data.rfind(_EOCD_MAGIC, max(0, len(data) - 22 - 65535))
     if end < 0 or end + 22 > len(data):
@@ -227,67 +252,73 @@ def _stored_entries(data: bytes) -> list[zipfile.ZipInfo] | None:
     _, disk, cd_disk, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(data, end)
     if disk or cd_disk or count == 0xFFFF or cd_offset == 0xFFFFFFFF or cd_offset + cd_size > end:
         return None
-    infos = []
+    entries = []
+    unpack = _CENTRAL.unpack_from
     pos = cd_offset
     for _ in range(count):
         if pos + 46 > end:
             return None
-        (magic, _, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _, _, offset) = (
-            _CENTRAL.unpack_from(data, pos)
+        (magic, _, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _, _, offset) = unpack(
+            data, pos
         )
         if magic != _CENTRAL_MAGIC or method != zipfile.ZIP_STORED or flags & 0x1 or csize != usize:
             return None
         raw_name = data[pos + 46 : pos + 46 + nlen]
-        info = zipfile.ZipInfo(raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace"))
-        info.compress_type, info.CRC, info.compress_size, info.file_size = method, crc, csize, usize
-        info.header_offset = offset
-        infos.append(info)
+        if raw_name.isascii():  # the usual case: the same text in UTF-8 and cp437
+            name = raw_name.decode("ascii")
+        else:
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        if "\0" in name:
+            name = name[: name.index("\0")]
+        entries.append(_Entry(name, method, crc, csize, usize, offset))
         pos += 46 + nlen + xlen + clen
-    return infos
+    return entries
 
 
 def _zip_members(
     data: bytes,
     zf: zipfile.ZipFile | None,
-    infos: Sequence[zipfile.ZipInfo],
+    entries: Sequence[_Entry],
     max_bytes: int,
     max_ratio: float,
-) -> Iterator[tuple[str, bytes | None, str, str]]:
+) -> Iterator[tuple[str, bytes | memoryview | None, str, str]]:
     """Yield ``(member name, raw member bytes or None, reason, detail)`` for each entry.
 
-    Stored members are sliced straight out of the buffer (their CRC is checked); other compression
-    methods go through :mod:`zipfile` with a bounded read: a member that inflates (at the zip level) to
-    more than `max_bytes` plus gzip framing, or by more than `max_ratio`, is rejected after reading at
-    most that much, whatever size its header declares (a 1 MB zip can declare a 1 GB member).
+    Stored members are views into ``data`` (their CRC is checked); other compression methods go through
+    :mod:`zipfile` with a bounded read: a member that inflates (at the zip level) to more than `max_bytes`
+    plus gzip framing, or by more than `max_ratio`, is rejected after reading at most that much, whatever
+    size its header declares (a 1 MB zip can declare a 1 GB member).
     """
     view = memoryview(data)
+    size = len(data)
+    local_header = _LOCAL_HEADER.unpack_from
+    crc32 = isal_zlib.crc32  # zlib's CRC-32, ~5x faster
     # the member is itself a gzip stream: allow its framing (header, trailer, stored-block headers)
     byte_cap = max_bytes + max_bytes // 1000 + 1024
-    for info in infos:
-        name = info.filename
-        if info.compress_type == zipfile.ZIP_STORED and 0 <= info.header_offset <= len(data) - 30:
-            fields = _LOCAL_HEADER.unpack_from(data, info.header_offset)
+    for name, method, crc, compress_size, file_size, header_offset, info in entries:
+        if method == zipfile.ZIP_STORED and 0 <= header_offset <= size - 30:
+            fields = local_header(data, header_offset)
             if fields[0] != _LOCAL_MAGIC:
                 yield name, None, "bad_zip_member", "bad local header signature"
                 continue
-            start = info.header_offset + 30 + fields[9] + fields[10]
-            end = start + info.compress_size
-            if end > len(data):
+            start = header_offset + 30 + fields[9] + fields[10]
+            end = start + compress_size
+            if end > size:
                 yield name, None, "bad_zip_member", "member extends past the end of the zip"
                 continue
-            raw = bytes(view[start:end])
-            if isal_zlib.crc32(raw) != info.CRC:  # zlib's CRC-32, ~5x faster
+            raw = view[start:end]
+            if crc32(raw) != crc:
                 yield name, None, "bad_zip_member", "zip CRC mismatch"
                 continue
             yield name, raw, "", ""
-        elif zf is None:
+        elif zf is None or info is None:
             yield name, None, "bad_zip_member", "member extends past the end of the zip"
         else:
-            ratio_cap = int(max(info.compress_size, 1) * max_ratio)
+            ratio_cap = int(max(compress_size, 1) * max_ratio)
             cap = min(byte_cap, ratio_cap)
             try:
                 with zf.open(info) as fh:
-                    raw = fh.read(cap + 1)
+                    member = fh.read(cap + 1)
             # ValueError: a header offset before the start of the zip (found by benchmarks/fuzz_extract.py)
             except (
                 zipfile.BadZipFile,
@@ -299,19 +330,17 @@ def _zip_members(
             ) as exc:
                 yield name, None, "bad_zip_member", str(exc)[:200]
                 continue
-            if len(raw) > cap or info.file_size > cap:
+            if len(member) > cap or file_size > cap:
                 if cap == ratio_cap and ratio_cap < byte_cap:
-                    detail = (
-                        f"zip entry inflates more than {max_ratio:g}x ({info.compress_size} compressed bytes)"
-                    )
+                    detail = f"zip entry inflates more than {max_ratio:g}x ({compress_size} compressed bytes)"
                     yield name, None, "zip_bomb", detail
                 else:
                     yield name, None, "oversize", f"zip entry larger than {byte_cap} bytes"
                 continue
-            yield name, raw, "", ""
+            yield name, member, "", ""
 
 
-def _inflate(member: bytes, max_bytes: int, max_ratio: float) -> tuple[bytes | None, str, str]:
+def _inflate(member: bytes | memoryview, max_bytes: int, max_ratio: float) -> tuple[bytes | None, str, str]:
     """Gunzip one member with bounded output. Returns ``(document, reason, detail)``."""
     ratio_cap = int(max(len(member), 1) * max_ratio)
     cap = min(max_bytes, ratio_cap)
@@ -492,7 +521,7 @@ def extract_day_zip(
         stored = _stored_entries(data)
         if stored is None:
             zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = stored if stored is not None else zf.infolist()  # type: ignore[union-attr]
+        entries = stored if stored is not None else [_Entry.of(i) for i in zf.infolist()]  # type: ignore[union-attr]
     # NotImplementedError: zipfile refuses a "zip file version" it does not know (found by fuzzing)
     except (
         zipfile.BadZipFile,
@@ -507,10 +536,10 @@ def extract_day_zip(
         report.documents = 1
         return _finish(day, key, version, signals, [], quarantine, report)
 
-    report.documents = len(infos)
-    for info in infos[limits.max_members :]:
+    report.documents = len(entries)
+    for entry in entries[limits.max_members :]:
         reject(
-            info.filename, "too_many_members", f"zip holds {len(infos)} members; limit {limits.max_members}"
+            entry.name, "too_many_members", f"zip holds {len(entries)} members; limit {limits.max_members}"
         )
     schema = _envelope_schema(signals)
     day_start, day_end = day_bounds_ms(day.date)
@@ -542,7 +571,7 @@ def extract_day_zip(
 
     pending_bytes = 0
     members = _zip_members(
-        data, zf, infos[: limits.max_members], limits.max_member_bytes, limits.max_compression_ratio
+        data, zf, entries[: limits.max_members], limits.max_member_bytes, limits.max_compression_ratio
     )
     for name, raw, reason, detail in members:
         if raw is None:
@@ -635,7 +664,7 @@ def _validate(
     in_day = (sent_at >= day_bounds[0]) & (sent_at < day_bounds[1])
     flag(~(in_day & (sent_at == name_sent) & (seq == name_seq)), "wrong_day")
 
-    signals_col = col("signals").combine_chunks()
+    signals_col = _one_array(col("signals"))
     known = {spec.name for spec in signals}
     for child in signals_col.type:
         if child.name not in known:
@@ -683,6 +712,11 @@ def _validate(
     return reasons
 
 
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array: its only chunk as it is (``combine_chunks`` would copy it), else combined."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def _collect_samples(
     table: pa.Table,
     ok: np.ndarray[Any, np.dtype[np.bool_]],
@@ -691,7 +725,9 @@ def _collect_samples(
 ) -> None:
     if not ok.any():
         return
-    signals_col = table.column("signals").combine_chunks().filter(pa.array(ok))
+    signals_col = _one_array(table.column("signals"))
+    if not ok.all():
+        signals_col = signals_col.filter(pa.array(ok))
     for spec in signals:
         samples = pc.list_flatten(signals_col.field(spec.name))
         if len(samples) == 0:
