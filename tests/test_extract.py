@@ -426,6 +426,42 @@ def test_zip_crc_corruption_of_stored_member_is_detected() -> None:
     assert [q.reason for q in fast.quarantine] == ["bad_zip_member"]
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=24),
+            st.binary(max_size=64),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_stored_central_directory_reads_as_zipfile_does(members: list[tuple[str, bytes]]) -> None:
+    """The fast central-directory reader gives zipfile's names (ASCII, UTF-8, cut at a NUL) and fields."""
+    from telemetry.extract import _stored_entries
+
+    data = build_zip(members)
+    entries = _stored_entries(data)
+    assert entries is not None
+    infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    assert [(e.name, e.crc, e.compress_size, e.file_size, e.header_offset) for e in entries] == [
+        (i.filename, i.CRC, i.compress_size, i.file_size, i.header_offset) for i in infos
+    ]
+
+
+def test_stored_central_directory_decodes_unflagged_names_as_cp437() -> None:
+    from telemetry.extract import _stored_entries
+
+    data = bytearray(build_zip([("caf\u00e9", b"x")]))  # zipfile writes it UTF-8 flagged
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 9] &= ~0x08  # clear the UTF-8 flag: bit 11 of the flags (offset 8, little-endian)
+    entries = _stored_entries(bytes(data))
+    assert entries is not None
+    assert [e.name for e in entries] == [i.filename for i in zipfile.ZipFile(io.BytesIO(data)).infolist()]
+    assert entries[0].name == "caf\u00e9".encode().decode("cp437")
+
+
 def test_registry_decides_the_fields() -> None:
     config = load_config(overrides=["signals.odometry.numeric=[linear]"])
     doc = envelope(1, T0 + 5000, {"odometry": [{"ts": T0, "linear": 1.0, "angular": 2.0}]})
