@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from telemetry.config import TelemetryConfig, load_config
 from telemetry.contract import DayKey, day_bounds_ms, member_name
-from telemetry.extract import QUARANTINE_REASONS, extract_day_zip, signal_table_schema
+from telemetry.extract import QUARANTINE_REASONS, _stored_entries, extract_day_zip, signal_table_schema
 
 CONFIG = load_config()
 DAY = DayKey("acme-dc3", dt.date(2026, 11, 2), "amr-0001")
@@ -439,27 +439,30 @@ def test_zip_crc_corruption_of_stored_member_is_detected() -> None:
 )
 def test_stored_central_directory_reads_as_zipfile_does(members: list[tuple[str, bytes]]) -> None:
     """The fast central-directory reader gives zipfile's names (ASCII, UTF-8, cut at a NUL) and fields."""
-    from telemetry.extract import _stored_entries
-
     data = build_zip(members)
-    entries = _stored_entries(data)
-    assert entries is not None
-    infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
-    assert [(e.name, e.crc, e.compress_size, e.file_size, e.header_offset) for e in entries] == [
-        (i.filename, i.CRC, i.compress_size, i.file_size, i.header_offset) for i in infos
-    ]
+    assert _entry_fields(data) == _zipfile_fields(data)
 
 
 def test_stored_central_directory_decodes_unflagged_names_as_cp437() -> None:
-    from telemetry.extract import _stored_entries
-
     data = bytearray(build_zip([("caf\u00e9", b"x")]))  # zipfile writes it UTF-8 flagged
     central = data.rfind(b"PK\x01\x02")
     data[central + 9] &= ~0x08  # clear the UTF-8 flag: bit 11 of the flags (offset 8, little-endian)
-    entries = _stored_entries(bytes(data))
+    fields = _entry_fields(bytes(data))
+    assert fields == _zipfile_fields(bytes(data))
+    assert fields[0][0] == "caf\u00e9".encode().decode("cp437")
+
+
+def _entry_fields(data: bytes) -> list[tuple[str, int, int, int, int]]:
+    """(name, CRC, compressed size, size, header offset) per entry, as extraction's own reader gives them."""
+    entries = _stored_entries(data)
     assert entries is not None
-    assert [e.name for e in entries] == [i.filename for i in zipfile.ZipFile(io.BytesIO(data)).infolist()]
-    assert entries[0].name == "caf\u00e9".encode().decode("cp437")
+    return [(e.name, e.crc, e.compress_size, e.file_size, e.header_offset) for e in entries]
+
+
+def _zipfile_fields(data: bytes) -> list[tuple[str, int, int, int, int]]:
+    """The same fields as :mod:`zipfile` reads them."""
+    infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    return [(i.filename, i.CRC, i.compress_size, i.file_size, i.header_offset) for i in infos]
 
 
 def test_registry_decides_the_fields() -> None:
