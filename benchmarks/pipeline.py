@@ -503,10 +503,11 @@ def run_incremental(raw_dir: Path) -> dict[str, Any]:
             rewritten = [_partition_of(k) for k in _written(before["features"], after["features"])]
             # expected: the late day and every robot-day whose halo reads it
             back, forward = tp.halo_days(config)
+            history = tp.history_days(config)  # the days whose history features read its events
             objects = raw.list_day_zips(
-                spec.fleet, start - dt.timedelta(days=back), end + dt.timedelta(days=forward)
+                spec.fleet, start - dt.timedelta(days=max(back, history)), end + dt.timedelta(days=forward)
             )
-            plan = tp.plan_partitions(objects, start, end, back, forward)
+            plan = tp.plan_partitions(objects, start, end, back, forward, history)
             expected = sorted(str(d) for d, inputs in plan.items() if any(o.day == day for o in inputs))
             # from scratch on the new inputs: the late robot's days in a fresh output store
             scratch_dir = workdir / "scratch"

@@ -38,9 +38,19 @@ from telemetry.models import (
     write_scores,
 )
 from telemetry.pipeline import FeaturesSummary, run_extract, run_features
+from telemetry.sim.cobot import CobotSpec, cobot_config, simulate_cobots
 from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
+from telemetry.stages.evaluate import verdict
 from telemetry.store import RawObject, Store
-from telemetry.tabular import EventTable, TabularSpec, config_yaml, import_csv, registry_config
+from telemetry.tabular import (
+    EventTable,
+    TabularSpec,
+    UnitsReport,
+    config_yaml,
+    import_csv,
+    import_units,
+    registry_config,
+)
 
 __all__ = ["main"]
 
@@ -106,13 +116,19 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write a synthetic fleet's day zips (and ground truth) to a store."""
     config = _config(args)
+    if args.profile == "cobot":
+        return _simulate_cobots(args, config)
+    if args.write_config:
+        raise ConfigError(
+            "--write-config applies to --profile cobot (the AMR fleet matches the built-in configuration)"
+        )
     spec = FleetSpec(
         fleet=args.fleet or config.fleet,
         robots=args.robots,
         days=args.days,
         start=args.start,
         seed=args.seed,
-        failure_rate=args.failure_rate,
+        failure_rate=6.0 if args.failure_rate is None else args.failure_rate,
         precursors=not args.no_precursors,
         faults=FaultRates.none() if args.no_faults else FaultRates(),
         hours=args.hours,
@@ -131,6 +147,35 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"({len(truth.robot_days)} robot-days, {len(truth.failures)} failures, {late} late uploads) "
         f"-> {args.out} in {seconds:.1f} s"
     )
+    return 0
+
+
+def _simulate_cobots(args: argparse.Namespace, config: TelemetryConfig) -> int:
+    """``simulate --profile cobot``: dense failures (see docs/simulator.md), and optionally its config."""
+    if args.failure_rate is not None:
+        raise ConfigError("--failure-rate applies to --profile amr (a cobot stops about every 75 s)")
+    try:
+        spec = CobotSpec(
+            fleet=args.fleet or CobotSpec().fleet, robots=args.robots, days=args.days, start=args.start,
+            seed=args.seed, hours=args.hours, precursors=not args.no_precursors,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    out = Store(args.out, config.store.s3)
+    started = time.perf_counter()
+
+    def progress(day: object) -> None:
+        print(f"  wrote {day}", file=sys.stderr)
+
+    failures = simulate_cobots(spec, out.write_bytes, progress=progress if args.verbose else None)
+    print(
+        f"simulated cobots {spec.fleet}: {spec.robots} robots x {spec.days} days from {spec.start} "
+        f"({spec.hours:g} h a day, {len(failures)} stops) -> {args.out} in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    if args.write_config:
+        Path(args.write_config).write_text(config_yaml(cobot_config(spec.fleet)), encoding="utf-8")
+        print(f"config            {args.write_config} (signals, clock, labels, features for dense failures)")
     return 0
 
 
@@ -182,6 +227,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         no_precursors=False,
         no_faults=False,
         set=overrides,
+        profile="amr",
+        write_config=None,
     )
     cmd_simulate(sim)
     print("\nfeatures (extract -> align -> labels -> features on a Dask LocalCluster):")
@@ -270,6 +317,12 @@ def _print_features_summary(summary: FeaturesSummary) -> None:
     print(f"documents         {m['documents']}  quarantined {m['quarantined']}")
     print(f"examples          {m['examples']}  positives {m['positives']}")
     print(f"excluded          {m['excluded']}")
+    if "units" in m:  # robots missing from the units table have null unit.* features
+        missing = m["units_missing"]
+        print(
+            f"units             {m['units']['url']} ({m['units']['version'][:19]}): {len(missing)} robots "
+            f"not in it{' ' + str(missing[:5]) if missing else ''}"
+        )
     print(f"seconds           {summary.seconds:.1f}  ({rate:.1f} robot-days/min)")
     for name, error in summary.failed.items():
         print(f"FAILED            {name}: {error}", file=sys.stderr)
@@ -360,20 +413,29 @@ def _print_model(model: TrainedModel, url: str) -> None:
         f"model             {model.model_id}  "
         f"(target {model.target}, {model.metadata['best_iteration']} trees)"
     )
+
+    def interval(value: object) -> str:
+        return f" [{value[0]:.3g}, {value[1]:.3g}]" if isinstance(value, list) else ""
+
     print(
-        f"test              PR-AUC {f(test['pr_auc'])} (prevalence {f(test['prevalence'])}, one feature "
-        f"{f(base['pr_auc'])})  ROC-AUC {f(test['roc_auc'])}  "
-        f"positives {test['n_pos']}  negatives {test['n_neg']}"
+        f"test              PR-AUC {f(test['pr_auc'])}{interval(test.get('pr_auc_interval'))} "
+        f"(prevalence {f(test['prevalence'])}, one feature {f(base['pr_auc'])}"
+        f"{interval(base.get('pr_auc_interval'))})  ROC-AUC {f(test['roc_auc'])}"
+        f"{interval(test.get('roc_auc_interval'))}  positives {test['n_pos']}  negatives {test['n_neg']}"
     )
+    print("                  (intervals: 90 % bootstrap over test robot-days)")
     print(
         f"alerts            threshold {test['threshold']:.4g}: precision {f(test['precision'])}  "
         f"recall {f(test['recall'])}  {f(test['alerts_per_robot_day'])} alerts/robot-day"
     )
     for code, m in model.metrics["per_mode"].items():
         print(
-            f"  {code:<17} PR-AUC {f(m['pr_auc'])} (prevalence {f(m['prevalence'])})  "
-            f"recall {f(m['recall'])}  positives {m['n_pos']}"
+            f"  {code:<17} PR-AUC {f(m['pr_auc'])}{interval(m.get('pr_auc_interval'))} "
+            f"(prevalence {f(m['prevalence'])})  recall {f(m['recall'])}  positives {m['n_pos']}"
         )
+    sentence = verdict(model.metrics)
+    if sentence:
+        print(f"note              {sentence}")
     print(f"report            {url}/report.html")
 
 
@@ -399,6 +461,7 @@ def _train(
         models = train_models(
             features, config, targets=args.target or None, valid_start=args.valid_start,
             test_start=args.test_start, client=client, progress=say,
+            on_skip=lambda target, why: print(f"skipped           {target}: {why}", flush=True),
         )  # fmt: skip
     for model in models:
         url = write_model(out, model)
@@ -464,33 +527,54 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
             unit_column=args.unit_column, unit_from_path=args.unit_from_path, unit_prefix=args.unit_prefix,
             columns=tuple(c for c in (args.columns or "").split(",") if c), label_column=args.label_column,
             label_code=args.label_code, label_delay_s=args.label_delay_s, events=tuple(args.events),
-            sep=args.sep, tz=args.tz,
+            events_margin_s=args.events_margin_s, sep=args.sep, tz=args.tz,
             envelope_s=args.envelope_s,
         )  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    units_id_column = args.units_id_column or args.unit_column
+    if args.units_id_column and not args.units:
+        raise ConfigError("--units-id-column applies to --units FILE (the units table); give both or neither")
+    if args.units and not units_id_column:
+        raise ConfigError(
+            "--units with --unit-from-path needs --units-id-column (the units table's id column)"
+        )
     started = time.perf_counter()
     report = import_csv(args.csv, Store(args.out, config.store.s3), spec)
     print(f"imported          {len(args.csv)} files: {report.units} units, {report.rows:,} rows")
     print(f"fields            {report.fields}")
+    if report.left_out:
+        print(f"left out columns  {report.left_out}")
     print(
-        f"events            {report.events or 'none'} "
-        f"({report.events_outside} outside the telemetry span, left out)"
+        f"events            {report.events or 'none'} kept (outside the telemetry span, within "
+        f"{spec.events_margin_s:g} s: {report.events_in_margin or 'none'})"
     )
+    if report.events_left_out:
+        print(f"events left out   {report.events_left_out}")
     print(
-        f"written           {report.zips} day zips, {report.envelopes:,} envelopes, "
-        f"{report.first_day}..{report.last_day}"
+        f"written           {report.zips} day zips, {report.envelopes:,} envelopes "
+        f"({report.event_envelopes:,} with events only), {report.first_day}..{report.last_day}"
     )
     print(f"clock             median step {report.step_ms} ms")
+    units: UnitsReport | None = None
+    if args.units:
+        units = import_units(args.units, Store(args.out, config.store.s3), spec, units_id_column)
+        print(
+            f"units             {units.units} units -> {units.url}: numeric {units.numeric}, "
+            f"categorical {units.categorical}"
+        )
     if report.unlabelled_files:
         print(
             f"no label column   {len(report.unlabelled_files)} files (no failures): "
             f"{report.unlabelled_files[:3]}"
         )
     if args.write_config:
-        Path(args.write_config).write_text(config_yaml(registry_config(spec, report)), encoding="utf-8")
+        Path(args.write_config).write_text(
+            config_yaml(registry_config(spec, report, units)), encoding="utf-8"
+        )
         print(
-            f"config            {args.write_config} (signals, clock, event features; add labels and windows)"
+            f"config            {args.write_config} (signals, clock, event features"
+            f"{', units' if units else ''}; add labels and windows)"
         )
     print(f"seconds           {time.perf_counter() - started:.1f}")
     return 0
@@ -554,17 +638,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--days", type=_positive_int, default=1, help="number of UTC days (default 1)")
     sim.add_argument("--start", type=_date, default=dt.date(2026, 11, 2), help="first day YYYY-MM-DD")
     sim.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
-    sim.add_argument("--fleet", help="fleet name (default: config fleet)")
     sim.add_argument(
-        "--failure-rate", type=float, default=6.0, help="expected failures per robot-day (default 6)"
+        "--profile",
+        choices=("amr", "cobot"),
+        default="amr",
+        help="amr: the mobile-robot fleet (default); cobot: robot arms at 1 Hz with a stop every ~75 s",
+    )
+    sim.add_argument("--fleet", help="fleet name (default: config fleet; cobot-cell for --profile cobot)")
+    sim.add_argument(
+        "--failure-rate", type=float, default=None, help="amr: expected failures per robot-day (default 6)"
     )
     sim.add_argument(
         "--no-precursors", action="store_true", help="failures at random with no precursor signal"
     )
     sim.add_argument(
-        "--no-faults", action="store_true", help="no duplicates, corrupt members or late uploads"
+        "--no-faults",
+        action="store_true",
+        help="no duplicates, corrupt members or late uploads (the cobot profile has none anyway)",
     )
     sim.add_argument("--hours", type=float, default=24.0, help="hours simulated per day (default 24)")
+    sim.add_argument(
+        "--write-config", metavar="FILE", help="cobot: write the matching config (labels for dense failures)"
+    )
     sim.set_defaults(func=cmd_simulate)
 
     ext = sub.add_parser(
@@ -670,8 +765,14 @@ def build_parser() -> argparse.ArgumentParser:
     unit.add_argument("--unit-column", help="column with the unit (robot, machine) id")
     unit.add_argument("--unit-from-path", action="store_true", help="one unit per file: <dir>-<file stem>")
     imp.add_argument("--unit-prefix", default="", help="prefix of unit ids, e.g. machine- (default none)")
-    imp.add_argument("--columns", help="comma-separated signal columns (default: every other numeric column)")
-    imp.add_argument("--label-column", help="0/1 column: each run of 1 starts with a failure event")
+    imp.add_argument(
+        "--columns",
+        help="comma-separated signal columns (default: every other numeric or boolean column but row "
+        "counters and, with --label-column, label-like columns)",
+    )
+    imp.add_argument(
+        "--label-column", help="0/1 or true/false column: each run of 1 starts with a failure event"
+    )
     imp.add_argument("--label-code", default="ANOMALY", help="failure code of label-column events")
     imp.add_argument(
         "--label-delay-s", type=float, default=0.0,
@@ -681,9 +782,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--events", action="append", type=_event_table, default=[], metavar="KIND=PATH:CODE_COLUMN",
         help="an event table of one kind, e.g. failure=failures.csv:failure (repeatable)",
     )  # fmt: skip
+    imp.add_argument(
+        "--events-margin-s", type=float, default=86_400.0,
+        help="keep events up to this long before a unit's first row and after its last (default 86400)",
+    )  # fmt: skip
     imp.add_argument("--sep", default=",", help="CSV separator (default ,)")
     imp.add_argument("--tz", default="UTC", help="time zone of naive times (default UTC)")
     imp.add_argument("--envelope-s", type=float, default=5.0, help="seconds of samples per envelope")
+    imp.add_argument(
+        "--units", metavar="FILE",
+        help="a units table CSV (one row per unit: model, age, ...) -> <out>/units/<fleet>.parquet, "
+        "joined by unit id as unit.<column> features",
+    )  # fmt: skip
+    imp.add_argument(
+        "--units-id-column", metavar="C", help="the units table's unit id column (default: --unit-column)"
+    )
     imp.add_argument("--write-config", metavar="FILE", help="write a config for the imported data")
     imp.set_defaults(func=cmd_import_csv)
 

@@ -38,6 +38,7 @@ __all__ = [
     "ClusterConfig",
     "ExtractConfig",
     "FeaturesConfig",
+    "HistoryConfig",
     "KubernetesConfig",
     "LabelsConfig",
     "RunConfig",
@@ -47,6 +48,7 @@ __all__ = [
     "StoreConfig",
     "TelemetryConfig",
     "TrainConfig",
+    "UnitsConfig",
     "config_hash",
     "config_reference_markdown",
     "config_to_dict",
@@ -230,6 +232,16 @@ class AlignConfig:
             raise ConfigError(f"align.step_ms must be > 0 (got {self.step_ms})")
 
 
+EXCLUSION_REASONS: tuple[str, ...] = (
+    "other_failure",
+    "near_failure",
+    "unobserved_failure",
+    "offline",
+    "low_coverage",
+)
+"""Exclusion reasons of candidate cutoffs, in evaluation order (``telemetry.labels`` applies them)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LabelsConfig:
     """Cutoffs, labels and exclusions (see docs/time-semantics.md)."""
@@ -258,10 +270,31 @@ class LabelsConfig:
     negative_fraction: float = _f(
         1.0, "keep this fraction of negatives (deterministic hash); weight = 1 / fraction"
     )
+    exclude: tuple[str, ...] = _f(
+        EXCLUSION_REASONS,
+        "exclusion reasons that apply (any order; evaluated in the order of the default); a reason left out"
+        " keeps its candidates as examples, e.g. drop other_failure for failures every minute. Event mode"
+        " needs near_failure",
+    )
 
     def __post_init__(self) -> None:
         if self.lead_s < 0 or self.horizon_s <= 0 or self.grid_step_s <= 0 or self.cooldown_s < 0:
             raise ConfigError("labels: lead_s and cooldown_s must be >= 0, horizon_s and grid_step_s > 0")
+        unknown = [name for name in self.exclude if name not in EXCLUSION_REASONS]
+        if unknown:
+            raise ConfigError(
+                f"labels.exclude: unknown reason(s) {unknown}; expected a subset of {list(EXCLUSION_REASONS)}"
+            )
+        if len(set(self.exclude)) != len(self.exclude):
+            raise ConfigError(f"labels.exclude has duplicates: {list(self.exclude)}; list each reason once")
+        if self.mode == "event" and "near_failure" not in self.exclude:
+            raise ConfigError(
+                f"labels.exclude must list near_failure in mode 'event' (got {list(self.exclude)}): a grid"
+                " cutoff with a failure in its horizon is neither that failure's positive nor a negative;"
+                " use labels.mode=grid to label every grid cutoff"
+            )
+        # one spelling per set of reasons: the order given never changes a result, nor the config hash
+        object.__setattr__(self, "exclude", tuple(r for r in EXCLUSION_REASONS if r in self.exclude))
         if self.unobserved_failure_s < 0:
             raise ConfigError(f"labels.unobserved_failure_s must be >= 0 (got {self.unobserved_failure_s})")
         if not 0.0 <= self.min_coverage <= 1.0:
@@ -278,7 +311,9 @@ class FeaturesConfig:
     """Lookback-window features (see docs/time-semantics.md for names and semantics)."""
 
     windows_s: tuple[int, ...] = _f(
-        (42,), "window lengths W in whole seconds; features use ticks in [cutoff - W, cutoff)"
+        (10, 42, 300),
+        "window lengths W in whole seconds; features use ticks in [cutoff - W, cutoff) (several scales: a "
+        "precursor may last seconds or minutes)",
     )
     levels: dict[str, tuple[str, ...]] | None = _f(
         None,
@@ -290,8 +325,18 @@ class FeaturesConfig:
     event_codes: tuple[str, ...] = _f(
         ("MOTOR_TEMP_HIGH", "LOC_DEGRADED", "LOW_VOLTAGE"), "event codes counted per window"
     )
+    baseline_s: int = _f(
+        0,
+        "trailing baseline B in whole seconds (e.g. 3600; 0: off): per numeric field and window, z = (window"
+        " mean - mean over [cutoff - B, cutoff)) / std over it; the halo grows to B",
+    )
 
     def __post_init__(self) -> None:
+        if isinstance(self.baseline_s, bool) or not isinstance(self.baseline_s, int) or self.baseline_s < 0:
+            raise ConfigError(
+                f"features.baseline_s must be whole seconds >= 0 (got {self.baseline_s!r}); 0 turns the"
+                " baseline z features off"
+            )
         if not self.windows_s or any(w <= 0 for w in self.windows_s):
             raise ConfigError(
                 f"features.windows_s must be positive whole seconds (got {list(self.windows_s)})"
@@ -311,13 +356,133 @@ class FeaturesConfig:
         """The longest window, in milliseconds."""
         return max(self.windows_s) * 1000
 
+    @property
+    def lookback_ms(self) -> int:
+        """How far before a cutoff the features read ticks: the longest window or the baseline, in ms."""
+        return max(self.longest_window_ms, self.baseline_s * 1000)
+
+
+DEFAULT_FAILURE_CODES: tuple[str, ...] = ("MOTOR_OVERHEAT", "LOCALIZATION_LOST", "BATTERY_BROWNOUT", "E_STOP")
+"""The simulator's failure codes (``telemetry.simulate.FAILURE_CODES``; a test keeps the two equal)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryConfig:
+    """Long-memory event features: a robot's event history beyond the windows and the day
+    (see docs/time-semantics.md, "Memory beyond the window")."""
+
+    enabled: bool = _f(
+        True,
+        "add the history.* features (seconds since the last event of each kind and code, event counts over"
+        " horizons_s); a partition then reads the events of the days its longest horizon reaches back",
+    )
+    horizons_s: tuple[int, ...] = _f(
+        (3600, 86400, 604800),
+        "count horizons H in whole seconds (events with ts in [cutoff - H, cutoff)); the longest also"
+        " bounds since_last (null when the last event is older)",
+    )
+    failure_codes: tuple[str, ...] = _f(
+        DEFAULT_FAILURE_CODES,
+        "failure codes with a since_last feature, besides features.event_codes (listed here, not found in"
+        " the data, so every partition has the same columns)",
+    )
+
+    def __post_init__(self) -> None:
+        if not self.horizons_s or any(h <= 0 for h in self.horizons_s):
+            raise ConfigError(
+                f"history.horizons_s must be positive whole seconds (got {list(self.horizons_s)}); "
+                "set history.enabled=false to turn the history features off"
+            )
+        if len(set(self.horizons_s)) != len(self.horizons_s):
+            raise ConfigError(f"history.horizons_s has duplicates: {list(self.horizons_s)}")
+        for code in self.failure_codes:
+            if not re.match(r"^[A-Za-z0-9_.-]+$", code):
+                raise ConfigError(f"history.failure_codes: {code!r} must match [A-Za-z0-9_.-]+")
+
+    @property
+    def longest_horizon_ms(self) -> int:
+        """How far back the history reaches, in milliseconds (0 when turned off)."""
+        return max(self.horizons_s) * 1000 if self.enabled else 0
+
+
+UNITS_SUFFIXES: tuple[str, ...] = (".parquet", ".csv", ".csv.gz")
+"""File name endings of a units table (the format follows the name)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitsConfig:
+    """Static unit attributes (model, age, firmware, site, ...): a table with one row per robot, joined by
+    robot id onto every example as ``unit.<column>`` features (see docs/time-semantics.md, "Static unit
+    attributes"). The columns are listed here, never discovered in the table, so the feature schema is fixed
+    by the configuration."""
+
+    url: str | None = _f(
+        None,
+        "a units table in any store: a Parquet (.parquet) or CSV (.csv, .csv.gz) file URL or path, one row"
+        " per robot; null: no unit attributes",
+    )
+    id_column: str = _f("robot_id", "the table's column holding the robot id (as in the telemetry)")
+    numeric: tuple[str, ...] = _f((), "columns taken as numbers: features unit.<column> (float64)")
+    categorical: tuple[str, ...] = _f(
+        (), "columns taken as strings: features unit.<column> (categorical model inputs)"
+    )
+
+    def __post_init__(self) -> None:
+        for name in (*self.numeric, *self.categorical):
+            if not _NAME_RE.match(name) or "__" in name:
+                raise ConfigError(
+                    f"units: column names must match {_NAME_RE.pattern} without '__' (got {name!r}); they "
+                    "become feature names unit.<column> (`telemetry import-csv --units` normalises them)"
+                )
+        columns = [*self.numeric, *self.categorical]
+        if len(set(columns)) != len(columns):
+            raise ConfigError(
+                f"units: columns listed twice (numeric {list(self.numeric)}, categorical "
+                f"{list(self.categorical)}); list each column once, as numeric or as categorical"
+            )
+        if not self.id_column:
+            raise ConfigError("units.id_column must name the table's robot id column (got '')")
+        if self.id_column in columns:
+            raise ConfigError(f"units: the id column {self.id_column!r} cannot also be a feature column")
+        if self.url is None and columns:
+            raise ConfigError(
+                f"units lists columns {columns} but units.url is null; set units.url to the table, or empty "
+                "units.numeric and units.categorical"
+            )
+        if self.url is not None:
+            if not columns:
+                raise ConfigError(
+                    f"units.url is set ({self.url!r}) but units.numeric and units.categorical are empty; "
+                    "list the columns to use, or set units.url to null"
+                )
+            if not self.url.strip() or not self.url.lower().endswith(UNITS_SUFFIXES):
+                raise ConfigError(
+                    f"units.url must name a file ending in {', '.join(UNITS_SUFFIXES)} (got {self.url!r})"
+                )
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The feature columns, numeric first (the order of the ``unit.*`` features)."""
+        return (*self.numeric, *self.categorical)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainConfig:
     """LightGBM failure predictors: time split, parameters, alert budget (see docs/training.md)."""
 
     targets: tuple[str, ...] = _f(
-        ("any",), "one model per target: 'any' (every failure) or a failure code, e.g. MOTOR_OVERHEAT"
+        ("any", "modes"),
+        "one model per target: 'any' (every failure), a failure code (e.g. MOTOR_OVERHEAT), or 'modes' "
+        "(one per failure code with at least min_positives training positives and one validation positive)",
+    )
+    min_positives: int = _f(10, "a failure-code target needs this many training positives (else skipped)")
+    negatives_per_positive: float | None = _f(
+        200.0,
+        "fit on at most this many training negatives per training positive (a seeded sample, weights "
+        "scaled up to match; validation and test rows are never sampled); null: every negative",
+    )
+    bootstrap_resamples: int = _f(
+        1000, "bootstrap replicates (over robot-days) behind the 90 % intervals of test metrics"
     )
     valid_fraction: float = _f(0.25, "fraction of the days (later ones) for validation, at least one day")
     test_fraction: float = _f(0.25, "fraction of the days (the latest) for the test, at least one day")
@@ -330,12 +495,21 @@ class TrainConfig:
     feature_fraction: float = _f(0.8, "LightGBM feature_fraction (columns sampled per tree)")
     max_rounds: int = _f(500, "boosting rounds at most")
     early_stopping_rounds: int = _f(
-        50, "stop when the validation metric has not improved for this many rounds"
+        50, "a fold's fit stops when its validation metric has not improved for this many rounds"
     )
     early_stopping_metric: Literal["binary_logloss", "average_precision"] = _f(
-        "binary_logloss",
-        "validation metric for early stopping: binary_logloss (smooth; the training loss, positives weighted "
-        "alike) or average_precision (steps with few validation positives: stops too early)",
+        "average_precision",
+        "validation metric per round that chooses the number of rounds: average_precision (what the test "
+        "reports) or binary_logloss (the training loss, positives weighted alike)",
+    )
+    cv_folds: int = _f(
+        3,
+        "expanding-window folds over the training span whose validation curves join the validation span's "
+        "to choose the rounds (0: the validation span alone)",
+    )
+    min_rounds: int = _f(10, "fewest boosting rounds a model gets, whatever the curves say")
+    rounds_smoothing: int = _f(
+        5, "the mean validation curve is averaged over this many rounds on each side before its maximum"
     )
     pos_weight: float | None = _f(
         None,
@@ -370,9 +544,19 @@ class TrainConfig:
             )
         if not 0.0 < self.learning_rate <= 1.0 or not 0.0 < self.feature_fraction <= 1.0:
             raise ConfigError("train.learning_rate and train.feature_fraction must be in (0, 1]")
-        for name in ("num_leaves", "min_child_samples", "max_rounds", "early_stopping_rounds", "threads"):
+        if self.cv_folds < 0 or self.rounds_smoothing < 0:
+            raise ConfigError(
+                f"train.cv_folds and train.rounds_smoothing must be >= 0 (got {self.cv_folds}, "
+                f"{self.rounds_smoothing})"
+            )
+        for name in ("num_leaves", "min_child_samples", "max_rounds", "early_stopping_rounds", "threads",
+                     "min_rounds", "min_positives", "bootstrap_resamples"):  # fmt: skip
             if getattr(self, name) < (2 if name == "num_leaves" else 1):
                 raise ConfigError(f"train.{name} must be a positive integer (got {getattr(self, name)})")
+        if self.negatives_per_positive is not None and self.negatives_per_positive <= 0:
+            raise ConfigError(
+                f"train.negatives_per_positive must be > 0 or null (got {self.negatives_per_positive})"
+            )
         if self.pos_weight is not None and self.pos_weight <= 0:
             raise ConfigError(f"train.pos_weight must be > 0 or null (got {self.pos_weight})")
         if self.seed < 0 or self.timeout_s <= 0:
@@ -569,6 +753,8 @@ class TelemetryConfig:
     align: AlignConfig = _f(AlignConfig(), "the clock")
     labels: LabelsConfig = _f(LabelsConfig(), "cutoffs, labels, exclusions")
     features: FeaturesConfig = _f(FeaturesConfig(), "lookback-window features")
+    history: HistoryConfig = _f(HistoryConfig(), "long-memory event features")
+    units: UnitsConfig = _f(UnitsConfig(), "static unit attributes")
     cluster: ClusterConfig = _f(ClusterConfig(), "Dask cluster")
     run: RunConfig = _f(RunConfig(), "what `telemetry run` computes")
     train: TrainConfig = _f(TrainConfig(), "failure predictors")
@@ -579,6 +765,10 @@ class TelemetryConfig:
             raise ConfigError(f"signals: duplicate signal names in {names}")
         if sum(s.role == "events" for s in self.signals) > 1:
             raise ConfigError("signals: at most one signal may have role 'events'")
+        if "history" in names:  # history.* are the long-memory features: no window feature may look alike
+            raise ConfigError("signals: 'history' is reserved for the history.* features; rename that signal")
+        if "unit" in names:  # unit.* are the static unit attributes
+            raise ConfigError("signals: 'unit' is reserved for the unit.* features; rename that signal")
         sampled = {s.name for s in self.signals if s.role == "sampled"}
         if self.align.clock != "grid" and self.align.clock not in sampled:
             raise ConfigError(
@@ -851,8 +1041,12 @@ def config_to_dict(config: Any, *, reveal_secrets: bool = False, _mask: Any = "*
 
 
 def config_hash(config: TelemetryConfig, *sections: str) -> str:
-    """A short stable hash of the given sections (all when none given). Secrets never enter it."""
+    """A short stable hash of the given sections (all when none given). Secrets never enter it, nor where
+    the units table lives (``units.url``): its content version is in each partition's lineage, and a model
+    trained on a local copy applies to the features of the same table in S3."""
     data = config_to_dict(config, _mask=None)  # whether credentials are set never changes a result
+    # null url <=> no columns (UnitsConfig), so dropping the url loses nothing but the location
+    data["units"] = {k: v for k, v in data["units"].items() if k != "url"}
     if sections:
         data = {name: data[name] for name in sections}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))

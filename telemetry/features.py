@@ -5,6 +5,10 @@ For every example cutoff ``c`` and window length ``W``, features summarise the c
 tick whose nearest sample is at or after ``c`` takes its backward match instead (only ticks within the
 tolerance of the cutoff can be affected). Events count when ``c - W <= ts < c``.
 
+Deviation from the robot's own baseline (``features.baseline_s`` = ``B``, 0 turns it off): per numeric field
+and window, ``z = (mean over the window - mean over [c - B, c)) / std over [c - B, c)``, the baseline's ticks
+taking their values under the same cutoff rule; named ``<signal>.<field>__z:b<B>s__w<W>s``.
+
 Column names: ``<signal>.<field>__<stat>__w<W>s``, with ``<stat>:<level>`` where a level applies.
 """
 
@@ -21,12 +25,16 @@ import pyarrow as pa
 
 from telemetry.align import Aligned, AlignedSignal
 from telemetry.config import TelemetryConfig
+from telemetry.stages.history import history_feature_names
+from telemetry.stages.units import unit_feature_fields
 
 __all__ = [
+    "BASELINE_STAT",
     "CATEGORICAL_STATS",
     "EXAMPLE_COLUMNS",
     "NUMERIC_STATS",
     "FeatureName",
+    "baseline_level",
     "build_features",
     "feature_names",
     "feature_table_schema",
@@ -34,6 +42,7 @@ __all__ = [
 ]
 
 NUMERIC_STATS = ("mean", "std", "min", "max", "last", "slope", "count", "coverage")
+BASELINE_STAT = "z"  # level b<B>s: the window mean's z-score against the trailing baseline of B seconds
 CATEGORICAL_STATS = ("last", "changes")  # plus seconds:<level> for configured levels
 EXAMPLE_COLUMNS = ("robot_id", "cutoff", "label", "failure_code", "time_to_failure_s", "weight")
 
@@ -57,6 +66,22 @@ class FeatureName:
         stat = self.stat if self.level is None else f"{self.stat}:{self.level}"
         return f"{self.signal}.{self.field}__{stat}__w{self.window_s}s"
 
+    @property
+    def baseline_s(self) -> int | None:
+        """The baseline length ``B`` of a ``z:b<B>s`` feature (None for every other feature)."""
+        if self.stat != BASELINE_STAT or self.level is None:
+            return None
+        m = _BASELINE_LEVEL_RE.match(self.level)
+        return None if m is None else int(m["baseline"])
+
+
+_BASELINE_LEVEL_RE = re.compile(r"^b(?P<baseline>[1-9][0-9]*)s$")
+
+
+def baseline_level(baseline_s: int) -> str:
+    """The level of the z features against a baseline of ``baseline_s`` seconds: ``b<B>s``."""
+    return f"b{baseline_s}s"
+
 
 def parse_feature_name(name: str) -> FeatureName:
     """Parse ``<signal>.<field>__<stat>[:<level>]__w<W>s``.
@@ -74,10 +99,15 @@ def feature_names(config: TelemetryConfig) -> list[FeatureName]:
     """Every feature column the configuration defines, in table order (independent of the data)."""
     out: list[FeatureName] = []
     levels = config.feature_levels
+    baseline_s = config.features.baseline_s
     for window in config.features.windows_s:
         for spec in config.sampled_signals:
             for field in spec.numeric:
                 out += [FeatureName(spec.name, field, stat, None, window) for stat in NUMERIC_STATS]
+                if baseline_s:
+                    out.append(
+                        FeatureName(spec.name, field, BASELINE_STAT, baseline_level(baseline_s), window)
+                    )
             for field in spec.categorical:
                 out += [FeatureName(spec.name, field, stat, None, window) for stat in CATEGORICAL_STATS]
                 out += [
@@ -105,8 +135,9 @@ def build_features(
     """The feature table: ``examples`` (its columns first, same row order) plus every feature column.
 
     Args:
-        aligned: the robot's signals on the clock; its ticks must cover ``[cutoff - Wmax, cutoff)`` of every
-            example (ticks outside those windows are ignored).
+        aligned: the robot's signals on the clock; its ticks must cover ``[cutoff - L, cutoff)`` of every
+            example, ``L = features.lookback_ms`` (the longest window or the baseline; ticks outside those
+            spans are ignored).
         events: the events signal's extracted table (``ts``, ``kind``, ``code``, ...), or None.
         examples: at least the column ``cutoff`` (epoch ms, int64); other columns are passed through.
         config: windows, levels, event kinds and codes.
@@ -120,27 +151,43 @@ def build_features(
     cutoffs = examples["cutoff"].to_numpy(dtype=np.int64)
     columns: dict[str, npt.NDArray[Any]] = {}
     levels = config.feature_levels
+    window_list, baseline_s = config.features.windows_s, config.features.baseline_s
+    spans = (*window_list, baseline_s) if baseline_s and baseline_s not in window_list else window_list
     ranges = {
         w: (
             np.searchsorted(aligned.ticks, cutoffs - w * 1000, side="left").astype(np.int64),
             np.searchsorted(aligned.ticks, cutoffs, side="left").astype(np.int64),
         )
-        for w in config.features.windows_s
+        for w in spans
     }
     for spec in config.sampled_signals:
         signal = aligned.signals[spec.name]
-        windows = {w: _Window(aligned.ticks, signal, cutoffs, w, lo, hi) for w, (lo, hi) in ranges.items()}
-        length = _segment_length(aligned, config, windows)
+        windows = {w: _Window(aligned.ticks, signal, cutoffs, w, *ranges[w]) for w in window_list}
+        length = _segment_length(aligned, windows)
         shared = _SignalTicks(aligned.ticks, signal, windows, length)
+        if baseline_s and spec.numeric:  # the baseline's ticks, and its segments (longer than the windows')
+            base_window = (
+                windows[baseline_s]
+                if baseline_s in windows
+                else _Window(aligned.ticks, signal, cutoffs, baseline_s, *ranges[baseline_s])
+            )
+            base_length = _segment_length(aligned, {baseline_s: base_window})
         # Per-tick structures (~8 bytes x ticks each) are dropped as soon as their columns are taken, so at
         # most one field's (and one signal's shared ones) are alive: a field's structures hold the signal's
         # shared ones, and keeping them until the next assignment would double the peak.
         for field in spec.numeric:
             prepared = _NumericTicks(shared, signal, signal.values[field])
-            for w, win in windows.items():
-                for stat, values in prepared.stats(win).items():
+            field_stats = {w: prepared.stats(windows[w]) for w in window_list}
+            baseline = _BaselineTicks(prepared, base_length).moments(base_window) if baseline_s else {}
+            for w in window_list:
+                for stat, values in field_stats[w].items():
                     columns[str(FeatureName(spec.name, field, stat, None, w))] = values
-            del prepared
+                if baseline_s:
+                    z = _z_scores(field_stats[w]["mean"], baseline)
+                    columns[
+                        str(FeatureName(spec.name, field, BASELINE_STAT, baseline_level(baseline_s), w))
+                    ] = z
+            del prepared, field_stats, baseline
         del shared
         for field in spec.categorical:
             cat = _CategoricalTicks(aligned.ticks, signal, signal.values[field])
@@ -233,12 +280,14 @@ class _Window:
         return self.signal.matched_values(values, self.edge_rows)
 
 
-def _segment_length(aligned: Aligned, config: TelemetryConfig, windows: dict[int, _Window]) -> int:
-    """Ticks per prefix-sum segment: a power of two above the longest window core (so a core spans at most
-    two segments), at least 512 ticks on a grid clock (from the configuration alone) and 4,096 on an anchor
-    clock (where the longest core comes from the data, so the length only varies for very long windows)."""
+def _segment_length(aligned: Aligned, windows: dict[int, _Window]) -> int:
+    """Ticks per prefix-sum segment: a power of two above the longest core of ``windows`` (so a core spans at
+    most two segments), at least 512 ticks on a grid clock (from the configuration alone) and 4,096 on an
+    anchor clock (where the longest core comes from the data, so the length only varies for very long
+    windows). The baseline has segments of its own (:class:`_BaselineTicks`): longer segments would cost
+    the short windows precision."""
     if aligned.step_ms is not None:
-        longest_core = -(-config.features.longest_window_ms // aligned.step_ms) + 2
+        longest_core = -(-max(windows) * 1000 // aligned.step_ms) + 2
         floor = 512
     else:
         longest_core = max(int((win.e - win.lo).max(initial=0)) for win in windows.values())
@@ -502,12 +551,7 @@ class _NumericTicks:
         """The numeric statistics of every cutoff's window."""
         xe = window.edge_values(self.sample_values)
         ve = ~np.isnan(xe)
-        first_edge = np.argmax(ve, axis=1) if xe.shape[1] else np.zeros(len(xe), dtype=np.int64)
-        edge_ref = (
-            np.where(ve.any(axis=1), xe[np.arange(len(xe)), first_edge], 0.0)
-            if xe.shape[1]
-            else (np.zeros(len(xe)))
-        )
+        edge_ref = _first_edge_value(xe, ve)
         core, ref = self._core_sums(window, edge_ref)
         xe0 = np.where(ve, xe - ref[:, None], 0.0)
         te = np.where(ve, window.edge_time_s, 0.0)
@@ -563,6 +607,144 @@ class _NumericTicks:
             "count": count,
             "coverage": np.where(window.n_ticks > 0, count / np.maximum(window.n_ticks, 1), 0.0),
         }
+
+
+class _BaselineTicks:
+    """Per-tick structures of one numeric field for its baseline ``[c - B, c)``, built once per field.
+
+    - count, value and squared-value prefix sums restarted every ``length`` ticks, values centred on their
+      segment's first value, as in :class:`_NumericTicks`, but in the baseline's own segments: a power of two
+      above its core, so a core spans at most two segments (the windows keep their shorter segments, and the
+      precision that goes with them);
+    - per tick, whether its value differs from the previous value (prefix counts): whether a baseline's
+      values are all equal (it then has no z) is decided exactly, without min and max.
+    """
+
+    def __init__(self, numeric: _NumericTicks, length: int) -> None:
+        self.numeric, self.length = numeric, length
+        x, n_ticks = numeric.x, len(numeric.x)
+        n_segments = -(-n_ticks // length)
+        padded = np.full(n_segments * length, np.nan)
+        padded[:n_ticks] = x
+        blocks = padded.reshape(n_segments, length)
+        valid_blocks = ~np.isnan(blocks)
+        first = np.argmax(valid_blocks, axis=1)
+        self.seg_ref = np.where(valid_blocks.any(axis=1), blocks[np.arange(n_segments), first], 0.0)
+        x0 = blocks - self.seg_ref[:, None]
+        np.copyto(x0, 0.0, where=~valid_blocks)
+        xx = x0 * x0
+        self.prefix = {
+            "n": _row_prefix_sums(valid_blocks.astype(np.float64), n_ticks),
+            "sx": _row_prefix_sums(x0, n_ticks),
+            "sxx": _row_prefix_sums(xx, n_ticks),
+        }
+        valid = ~np.isnan(x)
+        previous = np.concatenate(([-1], numeric.last_valid[:-1])) if n_ticks else np.empty(0, dtype=np.int64)
+        self.changed = valid & (previous >= 0) & (x != x[np.maximum(previous, 0)])
+        self.changes_cum = np.concatenate(([0], np.cumsum(self.changed)))
+        self.next_valid = (
+            np.minimum.accumulate(np.where(valid, np.arange(n_ticks), n_ticks)[::-1])[::-1]
+            if n_ticks
+            else np.empty(0, dtype=np.int64)
+        )
+
+    def _core_sums(self, window: _Window, edge_ref: F64) -> tuple[dict[str, F64], F64]:
+        """Count, sum and sum of squares over each baseline's core ticks, values relative to a reference
+        (the first value of the segment holding the core's first value, else ``edge_ref``: never a value
+        from after the cutoff), and ``magnitude``, what the sums were differenced from (rounding bound).
+        Returns the sums and the reference."""
+        if len(self.numeric.x) == 0:
+            zeros = np.zeros(len(window.cutoffs))
+            return {"n": zeros, "sx": zeros, "sxx": zeros, "magnitude": zeros}, edge_ref.copy()
+        length, prefix = self.length, self.prefix
+        plan = window.segment_plan(length)
+        a, last, end_a, same = plan["a"], plan["last"], plan["end_a"], plan["same"]
+        before_a, a_first = plan["before_a"], plan["a_starts_segment"]
+        pa_ = {k: v[end_a] - np.where(a_first, 0.0, v[before_a]) for k, v in prefix.items()}
+        pb_ = {k: np.where(same, 0.0, v[last]) for k, v in prefix.items()}
+        ref_a, ref_b = self.seg_ref[a // length], self.seg_ref[last // length]
+        ref = np.where(pa_["n"] > 0, ref_a, np.where(pb_["n"] > 0, ref_b, edge_ref))
+        for part, part_ref in ((pa_, ref_a), (pb_, ref_b)):
+            shift = np.where(part["n"] > 0, part_ref - ref, 0.0)  # re-centre each part on the reference
+            part["sxx"] = part["sxx"] + 2 * shift * part["sx"] + shift * shift * part["n"]
+            part["sx"] = part["sx"] + shift * part["n"]
+        out = {k: pa_[k] + pb_[k] for k in ("n", "sx", "sxx")}
+        out["magnitude"] = (
+            prefix["sxx"][end_a] + np.where(same, 0.0, prefix["sxx"][last]) + np.abs(pb_["sxx"])
+        )
+        empty = plan["empty"]
+        return {k: np.where(empty, 0.0, v) for k, v in out.items()}, np.where(empty, edge_ref, ref)
+
+    def _varies(
+        self, window: _Window, xe: F64, ve: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.bool_], F64]:
+        """Per cutoff: whether the baseline holds two different values (exact), and its core's last value
+        (NaN when none). Changes are counted between consecutive values, skipping ticks without one; the
+        core's first value has no predecessor in the baseline."""
+        x, n_ticks, lo, e = self.numeric.x, len(self.numeric.x), window.lo, window.e
+        changes = np.zeros(len(window.cutoffs), dtype=np.int64)
+        if n_ticks:
+            changes = np.where(e > lo, self.changes_cum[e] - self.changes_cum[np.minimum(lo, n_ticks)], 0)
+            first = self.next_valid[np.clip(lo, 0, n_ticks - 1)]
+            has_first = (e > lo) & (first < e)
+            changes = changes - np.where(has_first, self.changed[np.minimum(first, n_ticks - 1)], 0)
+        core_last = _last_in_range(x, self.numeric.last_valid, lo, e)
+        running = core_last
+        for col in range(xe.shape[1]):
+            value, ok = xe[:, col], ve[:, col]
+            changes = changes + (ok & ~np.isnan(running) & (value != running))
+            running = np.where(ok, value, running)
+        return changes > 0, core_last
+
+    def moments(self, window: _Window) -> dict[str, npt.NDArray[Any]]:
+        """``mean``, ``std`` (population) and ``varies`` (two different values) over each cutoff's baseline:
+        the window ``[c - B, c)``, its ticks under the cutoff rule like any window's. Mean and std are NaN
+        when it holds no value. Where the rounding of the sums could reach 1e-9 of the spread or 1e-10 of
+        the mean (the bound of :meth:`_NumericTicks.stats`), they are recomputed from the values, shifted by
+        one of them (every shifted value is then at most the range)."""
+        xe = window.edge_values(self.numeric.sample_values)
+        ve = ~np.isnan(xe)
+        edge_ref = _first_edge_value(xe, ve)
+        core, ref = self._core_sums(window, edge_ref)
+        xe0 = np.where(ve, xe - ref[:, None], 0.0)
+        n = core["n"] + ve.sum(axis=1)
+        sx = core["sx"] + xe0.sum(axis=1)
+        sxx = core["sxx"] + (xe0 * xe0).sum(axis=1)
+        has = n > 0
+        safe_n = np.where(has, n, 1.0)
+        mean0 = sx / safe_n
+        var = np.maximum(sxx / safe_n - mean0 * mean0, 0.0)
+        mean = np.where(has, ref + mean0, np.nan)
+        varies, core_last = self._varies(window, xe, ve)
+        constant = has & ~varies  # exact: that value, no spread
+        value = np.where(np.isnan(core_last), edge_ref, core_last)  # a value of the baseline
+        mean[constant], var[constant] = value[constant], 0.0
+        magnitude = core["magnitude"] + (xe0 * xe0).sum(axis=1)
+        eps = np.finfo(np.float64).eps
+        rounding = 8 * eps * magnitude
+        rounding_sum = 8 * eps * np.sqrt(self.length * magnitude)
+        suspect = np.flatnonzero(varies & ((rounding >= 1e-9 * n * var) | (rounding_sum >= 1e-10 * safe_n)))
+        if len(suspect):
+            var[suspect], _, mean[suspect] = self.numeric._exact_moments(window, suspect, xe, value[suspect])
+        return {"mean": mean, "std": np.where(has, np.sqrt(var), np.nan), "varies": varies}
+
+
+def _first_edge_value(xe: F64, ve: npt.NDArray[np.bool_]) -> F64:
+    """Per row of an edge matrix: its first valid value (0 when none), a reference from before the cutoff."""
+    if xe.shape[1] == 0:
+        return np.zeros(len(xe))
+    first: F64 = np.where(ve.any(axis=1), xe[np.arange(len(xe)), np.argmax(ve, axis=1)], 0.0)
+    return first
+
+
+def _z_scores(window_mean: F64, baseline: dict[str, npt.NDArray[Any]]) -> F64:
+    """``(window mean - baseline mean) / baseline std`` per cutoff, from the statistics of the window and
+    of the baseline; NaN when the window has no value or the baseline's values are fewer than two or all
+    equal (decided exactly: the spread is zero, not merely small), or their std rounds to 0 (underflow)."""
+    std = baseline["std"]
+    ok = ~np.isnan(window_mean) & baseline["varies"] & (std > 0)
+    z: F64 = np.where(ok, (window_mean - baseline["mean"]) / np.where(ok, std, 1.0), np.nan)
+    return z
 
 
 def _column_sums(matrix: F64) -> F64:
@@ -752,10 +934,13 @@ def _event_stats(
 
 
 def feature_table_schema(config: TelemetryConfig) -> pa.Schema:
-    """The Arrow schema of a feature table: example columns, then features (fixed by the configuration).
+    """The Arrow schema of a feature table: example columns, then the window features
+    (:func:`feature_names`), then the history features
+    (:func:`telemetry.stages.history.history_feature_names`), then the static unit attributes
+    (:func:`telemetry.stages.units.unit_feature_names`); fixed by the configuration.
 
-    Counts (``count``, ``changes``, event ``count``) are int64, categorical ``last`` values strings, every
-    other feature float64 (null where undefined).
+    Counts (``count``, ``changes``, event ``count``, history ``count``) are int64, categorical ``last``
+    values strings, every other feature float64 (null where undefined).
     """
     fields = [
         pa.field("robot_id", pa.string()),
@@ -773,4 +958,7 @@ def feature_table_schema(config: TelemetryConfig) -> pa.Schema:
         else:
             kind = pa.float64()
         fields.append(pa.field(str(name), kind))
+    for history in history_feature_names(config):
+        fields.append(pa.field(str(history), pa.int64() if history.stat == "count" else pa.float64()))
+    fields += unit_feature_fields(config)  # last: unit.* (telemetry.stages.units), none without units.url
     return pa.schema(fields)

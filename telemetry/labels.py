@@ -15,11 +15,19 @@ event's ``ts`` and its mode the event's ``code``. With ``h = labels.horizon_s``,
   (e.g. seconds-in-state never reaching the window length), which a model learns instead of the failure.
 - ``mode: grid``: every grid cutoff is a candidate, labelled 1 when a failure lies in ``(c, c + h]`` (code and
   time to failure of the first such failure), else 0.
-- **Exclusions**, first matching reason wins:
+- **Exclusions**, first matching reason wins, among the reasons listed in ``labels.exclude`` (default: all
+  five; a reason left out is never checked, so its candidates go on to the next reason and, if none
+  matches, stay examples with the label their mode gives them):
 
   1. ``other_failure``: a failure other than the example's own with ``t_f`` in ``[c - Wmax - cooldown, c]``
      (both ends included);
-  2. ``near_failure`` (event mode, grid candidates only): a failure in ``(c, c + h]``;
+  2. ``near_failure`` (event mode, grid candidates only): a failure in ``[c, c + h]``. A failure exactly at
+     ``c`` is also an ``other_failure`` (which comes first), so this matters only when ``other_failure`` is
+     not applied: a negative at ``c`` would then share its cutoff with that failure's positive (``lead = 0``,
+     ``t_f`` on the grid). Event mode requires this reason (the configuration refuses to leave it out): a
+     grid cutoff with a failure in its horizon is neither that failure's positive nor a negative, so it
+     could only be dropped, which is what the reason does (and counts); ``mode: grid`` labels such cutoffs 1
+     instead and never applies it;
   3. ``unobserved_failure``: an **orphan recovery** -- an event with ``kind == labels.recovery_kind`` at
      ``r`` with no failure in ``[r - U, r]`` whose code matches (equal codes, or either code null) -- whose
      possible failure times ``[r - U, r]`` meet ``[c - Wmax - cooldown, c + h]`` (positives:
@@ -48,6 +56,12 @@ Choices where the contract is silent (each is tested against ``tests/reference_l
 - Exclusions apply to every candidate, positives included (only ``near_failure`` is restricted to event-mode
   grid candidates). In event mode a positive and a grid candidate may share a cutoff (e.g. ``lead > 0``
   landing on the grid); they are distinct candidates.
+- Without ``other_failure`` (dense failures, e.g. a cobot's protective stops every minute) a candidate with
+  another failure in ``[c - Wmax - cooldown, c]`` stays an example: a positive stays a positive (two failures
+  at one ``ts`` with their cutoff at ``t_f`` are two positives), a grid candidate is a negative unless a
+  failure lies in ``[c, c + h]`` (event mode: ``near_failure``) or ``(c, c + h]`` (grid mode: label 1). The
+  time since the last failure (event kind ``failure`` in ``features.event_kinds``: events with
+  ``ts < c`` only) then tells the model what the exclusion used to keep out of the training data.
 - Coverage counts sample rows (two rows sharing a ``ts`` count twice); a sampled signal missing from
   ``tables`` has no samples (so it is ``low_coverage`` whenever ``min_coverage > 0`` and it has a rate).
   The ratio is compared in float64 exactly as written above.
@@ -70,7 +84,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from telemetry.config import TelemetryConfig
+from telemetry.config import EXCLUSION_REASONS, TelemetryConfig
 from telemetry.errors import DataContractError
 
 __all__ = [
@@ -89,8 +103,7 @@ Bools = npt.NDArray[np.bool_]
 Objs = npt.NDArray[np.object_]
 Side = Literal["left", "right"]
 
-EXCLUSION_REASONS = ("other_failure", "near_failure", "unobserved_failure", "offline", "low_coverage")
-"""Exclusion reasons in evaluation order (the first matching one is counted)."""
+# EXCLUSION_REASONS (from the configuration): reasons in evaluation order (the first matching one is counted)
 EXAMPLE_COLUMNS = ("robot_id", "cutoff", "label", "failure_code", "time_to_failure_s", "weight")
 
 _MASK64 = (1 << 64) - 1
@@ -107,7 +120,8 @@ class ExampleSet:
     candidates: int
     """All candidate cutoffs considered: ``len(examples) + sum(excluded.values()) + subsampled``."""
     excluded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EXCLUSION_REASONS, 0))
-    """Reason -> count; every key of :data:`EXCLUSION_REASONS` is present."""
+    """Reason -> count, for the reasons applied (``labels.exclude``, in :data:`EXCLUSION_REASONS` order; all
+    five by default); a reason not applied has no key."""
     subsampled: int = 0
     """Negatives dropped by ``labels.negative_fraction``."""
 
@@ -403,38 +417,43 @@ def make_examples(
         label = hit
         fail_idx = np.where(hit, first_after, -1).astype(np.int64)
 
-    # exclusions, first matching reason wins
+    # exclusions, first matching reason wins; a reason not applied is never computed
     reason = np.full(n, -1, dtype=np.int8)
+    applied = set(labels.exclude)
 
     def mark(code: int, mask: Bools) -> None:
         reason[(reason < 0) & mask] = code
 
-    others = _count_in(f_ts, cut - wmax - cooldown, cut, lo_side="left", hi_side="right")
-    if is_pos.any():  # a positive's own failure (t_f >= c) is counted when it lies at its cutoff
-        own_ts = f_ts[np.maximum(own, 0)]
-        others = others - (is_pos & (own_ts <= cut)).astype(np.int64)
-    mark(0, others > 0)
-    if labels.mode == "event":
-        near = _count_in(f_ts, cut, cut + horizon, lo_side="right", hi_side="right")
+    if "other_failure" in applied:
+        others = _count_in(f_ts, cut - wmax - cooldown, cut, lo_side="left", hi_side="right")
+        if is_pos.any():  # a positive's own failure (t_f >= c) is counted when it lies at its cutoff
+            own_ts = f_ts[np.maximum(own, 0)]
+            others = others - (is_pos & (own_ts <= cut)).astype(np.int64)
+        mark(0, others > 0)
+    if labels.mode == "event" and "near_failure" in applied:
+        near = _count_in(f_ts, cut, cut + horizon, lo_side="left", hi_side="right")
         mark(1, ~is_pos & (near > 0))
-    if len(orphans):
+    if len(orphans) and "unobserved_failure" in applied:
         # [r - U, r] meets [c - Wmax - cooldown, reach]  <=>  c - Wmax - cooldown <= r <= reach + U
         reach = np.where(is_pos, cut, cut + horizon)
         hidden = _count_in(
             orphans, cut - wmax - cooldown, reach + unobserved, lo_side="left", hi_side="right"
         )
         mark(2, hidden > 0)
-    any_sample = np.zeros(n, dtype=bool)
-    low = np.zeros(n, dtype=bool)
-    for spec in config.sampled_signals:
-        table = tables.get(spec.name)
-        ts = _sample_ts(table, spec.name) if table is not None else np.empty(0, dtype=np.int64)
-        count = _window_counts(ts, cut, len(grid), wmax, step)
-        any_sample |= count > 0
-        if spec.rate_hz is not None:
-            low |= count / (wmax_s * spec.rate_hz) < labels.min_coverage
-    mark(3, ~any_sample)
-    mark(4, low)
+    if applied & {"offline", "low_coverage"}:
+        any_sample = np.zeros(n, dtype=bool)
+        low = np.zeros(n, dtype=bool)
+        for spec in config.sampled_signals:
+            table = tables.get(spec.name)
+            ts = _sample_ts(table, spec.name) if table is not None else np.empty(0, dtype=np.int64)
+            count = _window_counts(ts, cut, len(grid), wmax, step)
+            any_sample |= count > 0
+            if spec.rate_hz is not None:
+                low |= count / (wmax_s * spec.rate_hz) < labels.min_coverage
+        if "offline" in applied:
+            mark(3, ~any_sample)
+        if "low_coverage" in applied:
+            mark(4, low)
 
     # negative subsampling of the survivors
     survivors = reason < 0
@@ -445,7 +464,7 @@ def make_examples(
         dropped = np.zeros(n, dtype=bool)
     keep = survivors & ~dropped
 
-    excluded = {name: int((reason == i).sum()) for i, name in enumerate(EXCLUSION_REASONS)}
+    excluded = {name: int((reason == i).sum()) for i, name in enumerate(EXCLUSION_REASONS) if name in applied}
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         return ExampleSet(_empty_examples(), n, excluded, int(dropped.sum()))

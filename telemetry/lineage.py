@@ -2,7 +2,8 @@
 
 Every feature partition ``features/fleet=<f>/date=<d>/<robot>.parquet`` has a lineage record
 ``_lineage/fleet=<f>/date=<d>/<robot>.json`` naming the raw inputs it read as ``(key, version, size)``
-(its own day zip and the neighbouring days that feed its halos), the hash of the configuration sections
+(its own day zip and the neighbouring days that feed its halos; the units table as ``units/<file name>``
+when one is configured, see :class:`telemetry.pipeline.UnitsSource`), the hash of the configuration sections
 that change results, and the package version. The record is written **after** the Parquet file, so a
 partition counts as committed only when its record matches; a run recomputes a partition exactly when
 the lineage it would produce differs from the committed one (new raw version, changed configuration, new
@@ -53,7 +54,7 @@ __all__ = [
     "result_config_hash",
 ]
 
-RESULT_SECTIONS = ("signals", "extract", "align", "labels", "features")
+RESULT_SECTIONS = ("signals", "extract", "align", "labels", "features", "history", "units")
 """Configuration sections that change outputs (store, cluster and credentials do not)."""
 
 
@@ -62,7 +63,7 @@ def result_config_hash(config: TelemetryConfig) -> str:
     return config_hash(config, *RESULT_SECTIONS)
 
 
-FEATURE_SECTIONS = ("signals", "extract", "align", "features")
+FEATURE_SECTIONS = ("signals", "extract", "align", "features", "history", "units")
 """Configuration sections that define the feature columns and their values (labels do not)."""
 
 

@@ -18,6 +18,16 @@ lead + grid step), ``U = labels.unobserved_failure_s`` (an orphan recovery's fai
 Envelopes are filed by the UTC day of ``sent_at`` and samples may lie ``extract.ts_slack_s`` outside it,
 so a robot-day reads the zips of its day and of as many neighbouring days as its halos plus the slack
 reach (:func:`halo_days`; one each side by default): results are the same whatever the partitioning.
+The history features (``history.*``) also need the events of ``[day start - Hmax, day start)``, ``Hmax`` the
+longest ``history.horizons_s``: a robot-day reads the events table alone of the days further back
+(:func:`history_days`), and those days' zips are pinned in its lineage like its neighbours'.
+
+With ``units.url`` set, every features task also reads the units table (static unit attributes,
+:mod:`telemetry.stages.units`; parsed once per process and content version). The run pins the table's
+content (``sha256:<hex>``, read once by the driver, checked by every task) and each partition's lineage lists
+it next to the day zips (as ``units/<file name>``), so a changed table recomputes every partition. Robots of
+the run that the table lacks get null ``unit.*`` features and are listed in the run manifest
+(``summary.units_missing``) and logged.
 
 Data moves between tasks through the output store (Parquet), not through the scheduler, so a task holds at
 most one robot-day plus halos in memory, and the store works the same on a laptop and on Kubernetes.
@@ -26,8 +36,10 @@ most one robot-day plus halos in memory, and the store works the same on a lapto
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import io
 import json
 import logging
@@ -44,9 +56,9 @@ import pyarrow.parquet as pq
 
 from telemetry._version import __version__
 from telemetry.align import align
-from telemetry.config import TelemetryConfig
+from telemetry.config import SignalSpec, TelemetryConfig
 from telemetry.contract import DAY_MS, DayKey, day_bounds_ms
-from telemetry.errors import NothingToDoError, TelemetryError
+from telemetry.errors import NothingToDoError, TelemetryError, VersionNotFoundError
 from telemetry.extract import (
     ExtractReport,
     extract_day_zip,
@@ -64,21 +76,27 @@ from telemetry.lineage import (
     lineage_key,
     read_lineage,
 )
+from telemetry.stages.history import history_features
+from telemetry.stages.units import unit_features, unit_row, units_table
 from telemetry.store import TRANSIENT_ERRORS, RawObject, Store
 
 __all__ = [
     "ExtractSummary",
     "FeaturesSummary",
     "PartitionReport",
+    "UnitsSource",
     "compute_partition",
     "extract_robot_day",
     "halo_days",
     "halo_ms",
+    "history_days",
     "parquet_bytes",
     "plan_partitions",
+    "read_units",
     "robot_features",
     "run_extract",
     "run_features",
+    "units_source",
     "with_retries",
 ]
 
@@ -263,11 +281,17 @@ def _run_extract_leased(
 
 
 def halo_ms(config: TelemetryConfig) -> tuple[int, int]:
-    """``(before, after)``: how far outside a span samples must be read (epoch ms)."""
+    """``(before, after)``: how far outside a span samples must be read (epoch ms).
+
+    ``before`` covers the features' ticks (the longest window or the baseline, ``features.lookback_ms``)
+    with their join tolerance, and the labels' exclusions (the longest window, cooldown and ``U``)."""
     tolerance = max((s.tolerance_ms for s in config.sampled_signals), default=0)
     labels = config.labels
     unobserved = round(labels.unobserved_failure_s * 1000)  # an orphan recovery's failure: [r - U, r]
-    before = config.features.longest_window_ms + max(tolerance, round(labels.cooldown_s * 1000) + unobserved)
+    before = max(
+        config.features.lookback_ms + tolerance,
+        config.features.longest_window_ms + round(labels.cooldown_s * 1000) + unobserved,
+    )
     # a positive's cutoff is the grid instant at or before t_f - lead: t_f < c + lead + grid step
     after = max(
         round(labels.horizon_s * 1000) + unobserved, round((labels.lead_s + labels.grid_step_s) * 1000)
@@ -288,6 +312,105 @@ def halo_days(config: TelemetryConfig) -> tuple[int, int]:
     return max(1, -(-(before + slack) // DAY_MS)), max(1, -(-(after + slack) // DAY_MS))
 
 
+def history_days(config: TelemetryConfig) -> int:
+    """How many days before a robot-day hold events its history features need (0 when they are off).
+
+    The features of the cutoffs of ``[start, end)`` use the events of ``[start - Hmax, end)``, ``Hmax`` the
+    longest ``history.horizons_s``; with ``extract.ts_slack_s`` they are all in the zips of days
+    ``d - ceil((Hmax + slack) / 1 day) .. d`` (8 days back for the default 7-day horizon and 1 h slack). Of
+    the days beyond :func:`halo_days`' ``back``, only the events table is read.
+    """
+    if config.events_signal is None or not config.history.enabled:
+        return 0
+    slack = round(config.extract.ts_slack_s * 1000)
+    return -(-(config.history.longest_horizon_ms + slack) // DAY_MS)
+
+
+# ------------------------------------------------------------------------------------------ units
+
+
+@dataclass(frozen=True, slots=True)
+class UnitsSource:
+    """The units table a run reads (``units.url``), pinned by content: ``version`` is ``sha256:<hex>`` of its
+    bytes on every kind of store (the table is small, and identical bytes are the same input wherever they
+    live); ``size`` in bytes."""
+
+    url: str
+    version: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        """The file name: the last part of the URL."""
+        return self.url.strip().rstrip("/").rpartition("/")[2]
+
+    @property
+    def lineage_input(self) -> tuple[str, str, int]:
+        """``(key, version, size)`` in a partition's lineage. The key is ``units/<file name>``, not the URL,
+        so the same content read from another place (a local copy, another spelling of the path) is the
+        same input and recomputes nothing."""
+        return (f"units/{self.name}", self.version, self.size)
+
+
+def _units_bytes(url: str, config: TelemetryConfig) -> bytes:
+    """The current bytes of the file at `url` (any store URL or local path)."""
+    parent, sep, name = url.strip().rstrip("/").rpartition("/")
+    return Store(parent or ("/" if sep else "."), config.store.s3).read_bytes(name)
+
+
+_UNITS_CACHE: dict[tuple[UnitsSource, Any], pd.DataFrame] = {}
+"""Parsed units tables of this process by ``(source, units section)``: a worker reads a table once per
+content version, not once per robot-day."""
+
+
+def _parsed_units(source: UnitsSource, config: TelemetryConfig, data: bytes) -> pd.DataFrame:
+    table = units_table(data, source.name, config.units)
+    if len(_UNITS_CACHE) >= 4:  # a long-lived worker keeps the few latest versions only
+        _UNITS_CACHE.clear()
+    _UNITS_CACHE[(source, config.units)] = table
+    return table
+
+
+def units_source(config: TelemetryConfig) -> UnitsSource | None:
+    """The units table of ``units.url`` as it is now, pinned (None when ``units.url`` is null). The table is
+    parsed too (and kept for :func:`read_units`), so an unusable table fails here, before any task runs.
+
+    Raises:
+        StoreError: the file cannot be read. DataContractError: it is not a usable units table.
+    """
+    url = config.units.url
+    if url is None:
+        return None
+    data = with_retries(_units_bytes, url, config)
+    source = UnitsSource(url, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
+    _parsed_units(source, config, data)
+    return source
+
+
+def read_units(source: UnitsSource, config: TelemetryConfig) -> pd.DataFrame:
+    """The parsed table of pinned `source` (:func:`~telemetry.stages.units.units_table`), read at most once
+    per process and version.
+
+    Raises:
+        VersionNotFoundError: the file at ``source.url`` no longer has the pinned content (it changed after
+            the run pinned it: re-run to use the new table).
+    """
+    cached = _UNITS_CACHE.get((source, config.units))
+    if cached is not None:
+        return cached
+    data = with_retries(_units_bytes, source.url, config)
+    found = "sha256:" + hashlib.sha256(data).hexdigest()
+    if found != source.version:
+        raise VersionNotFoundError(
+            f"the units table {source.url} changed after the run pinned it (pinned {source.version}, now "
+            f"{found}); re-run to use the new table"
+        )
+    return _parsed_units(source, config, data)
+
+
+# ------------------------------------------------------------------------------------------ features
+
+
 @dataclass(slots=True)
 class RobotFeatures:
     """Features of one robot over one span, with the accounting behind them."""
@@ -305,13 +428,26 @@ def robot_features(
     robot_id: str,
     start: int,
     end: int,
+    units: pd.DataFrame | None = None,
 ) -> RobotFeatures:
     """align -> labels -> features for the examples with cutoff in ``[start, end)`` (epoch ms).
 
-    ``tables`` must hold the robot's samples over ``[start - before, end + after)`` (see :func:`halo_ms`);
-    samples outside do not change the result. The work is done in UTC-day chunks (the same chunks a
-    per-day partition computes), so results are bit-identical for any partitioning into whole days.
+    ``tables`` must hold the robot's samples over ``[start - before, end + after)`` (see :func:`halo_ms`),
+    and its events over ``[start - max(before, Hmax), end + after)`` when the history features are on
+    (``Hmax`` the longest ``history.horizons_s``); samples outside do not change the result. The work is
+    done in UTC-day chunks (the same chunks a per-day partition computes), so results are bit-identical for
+    any partitioning into whole days. The history columns follow the window features
+    (:func:`~telemetry.features.feature_table_schema`).
+
+    ``units``: the units table (:func:`read_units`), required when ``units.url`` is set; the robot's row
+    fills the ``unit.*`` columns of every example (nulls when the table has no row for it).
     """
+    if config.units.url is not None and units is None:
+        raise TelemetryError(
+            "units.url is set, so the features have unit.* columns: pass the table as `units` "
+            "(telemetry.pipeline.read_units), or set units.url to null"
+        )
+    attributes = unit_row(units, robot_id, config.units) if units is not None else None
     seconds = {"align": 0.0, "labels": 0.0, "features": 0.0}
     pieces: list[pa.Table] = []
     example_sets: list[ExampleSet] = []
@@ -326,7 +462,7 @@ def robot_features(
             tables,
             config,
             robot_id=robot_id,
-            start=chunk_start - config.features.longest_window_ms,
+            start=chunk_start - config.features.lookback_ms,  # the windows and the baseline
             end=chunk_end,
         )
         seconds["align"] += time.perf_counter() - clock
@@ -335,6 +471,12 @@ def robot_features(
         seconds["labels"] += time.perf_counter() - clock
         clock = time.perf_counter()
         frame = build_features(aligned, events, examples.examples, config)
+        history = history_features(events, examples.examples["cutoff"].to_numpy(dtype="int64"), config)
+        if history:
+            frame = pd.concat([frame, pd.DataFrame(history, index=frame.index)], axis=1)
+        unit = unit_features(attributes, len(frame), config)
+        if unit:
+            frame = pd.concat([frame, pd.DataFrame(unit, index=frame.index)], axis=1)
         pieces.append(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
         seconds["features"] += time.perf_counter() - clock
         example_sets.append(examples)
@@ -362,7 +504,13 @@ def _merge_example_sets(sets: Sequence[ExampleSet]) -> ExampleSet:
 
 
 def _read_tables(
-    out: Store, inputs: Sequence[RawObject], config: TelemetryConfig, lo: int, hi: int
+    out: Store,
+    inputs: Sequence[RawObject],
+    config: TelemetryConfig,
+    lo: int,
+    hi: int,
+    *,
+    events_from: tuple[Sequence[RawObject], int] | None = None,
 ) -> dict[str, pa.Table]:
     """The extracted samples of ``inputs`` with ``lo <= ts < hi``, merged and deduplicated per signal.
 
@@ -370,18 +518,30 @@ def _read_tables(
     from the partition), and reading and checking a constant string column per sample cost about as much
     as the rest of the read-back. A file whose ``ts`` all lie in ``[lo, hi)`` (the day's own, usually) is
     taken whole; the filter runs only on the files that reach outside (the neighbours' halos).
+    ``events_from = (inputs, lo)``: the events signal is read from those inputs, over ``[lo, hi)``, instead
+    (the history features' longer reach).
     """
     tables: dict[str, pa.Table] = {}
+    events = config.events_signal
     for spec in config.signals:
-        schema = signal_table_schema(spec).remove(0)  # without robot_id
-        parts = []
-        for obj in inputs:
-            key = f"signals/{spec.name}/{_partition(obj.day)}.parquet"
-            table = pq.read_table(io.BytesIO(out.read_bytes(key)), columns=schema.names)
-            parts.append(rows_in_range(table.cast(schema), lo, hi))
-        merged = pa.concat_tables(parts) if parts else schema.empty_table()
-        tables[spec.name] = sorted_unique(merged)[0]
+        if events_from is not None and events is not None and spec.name == events.name:
+            tables[spec.name] = _read_signal(out, events_from[0], spec, events_from[1], hi)
+        else:
+            tables[spec.name] = _read_signal(out, inputs, spec, lo, hi)
     return tables
+
+
+def _read_signal(out: Store, inputs: Sequence[RawObject], spec: SignalSpec, lo: int, hi: int) -> pa.Table:
+    """One signal's extracted samples of ``inputs`` with ``lo <= ts < hi``, merged and deduplicated."""
+    schema = signal_table_schema(spec).remove(0)  # without robot_id
+    parts = []
+    for obj in inputs:
+        key = f"signals/{spec.name}/{_partition(obj.day)}.parquet"
+        table = pq.read_table(io.BytesIO(out.read_bytes(key)), columns=schema.names)
+        parts.append(rows_in_range(table.cast(schema), lo, hi))
+    merged = pa.concat_tables(parts) if parts else schema.empty_table()
+    unique: pa.Table = sorted_unique(merged)[0]
+    return unique
 
 
 @dataclass(slots=True)
@@ -406,13 +566,21 @@ def compute_partition(
     config: TelemetryConfig,
     run_id: str,
     force: bool = False,
+    units: UnitsSource | None = None,
 ) -> PartitionReport:
     """Task body: the features of one robot-day, unless its committed lineage is already current.
 
-    ``raw_inputs`` are the pinned day zips of the day and its existing neighbours; their extraction must be
-    committed (the extract tasks run first).
+    ``raw_inputs`` are the pinned day zips of the day and its existing neighbours (:func:`plan_partitions`);
+    their extraction must be committed (the extract tasks run first). Of the days further back than
+    :func:`halo_days`' ``back`` (there for the history features, :func:`history_days`), only the events are
+    read. ``units``: the run's pinned units table (None: :func:`units_source` now, when ``units.url`` is
+    set); it is an input of the lineage like the day zips.
     """
+    if units is None:
+        units = units_source(config)
     lineage = PartitionLineage.of(day, raw_inputs, config, run_id)
+    if units is not None:
+        lineage = dataclasses.replace(lineage, inputs=tuple(sorted((*lineage.inputs, units.lineage_input))))
     committed = read_lineage(out, day)
     if (
         not force
@@ -429,9 +597,20 @@ def compute_partition(
             )
     start, end = day_bounds_ms(day.date)
     before, after = halo_ms(config)
-    tables = _read_tables(out, raw_inputs, config, start - before, end + after)
+    back, _ = halo_days(config)
+    near = [obj for obj in raw_inputs if (day.date - obj.day.date).days <= back]
+    history_reach = max(before, config.history.longest_horizon_ms) if history_days(config) else None
+    tables = _read_tables(
+        out,
+        near,
+        config,
+        start - before,
+        end + after,
+        events_from=None if history_reach is None else (raw_inputs, start - history_reach),
+    )
     _release_freed_memory()  # the read's decode buffers
-    result = robot_features(tables, config, robot_id=day.robot_id, start=start, end=end)
+    unit_table = read_units(units, config) if units is not None else None
+    result = robot_features(tables, config, robot_id=day.robot_id, start=start, end=end, units=unit_table)
     out.write_bytes(features_key(day), parquet_bytes(result.table))
     out.write_bytes(lineage_key(day), lineage.to_json())  # last: marks the partition committed
     ex = result.examples
@@ -453,15 +632,21 @@ def compute_partition(
 
 
 def plan_partitions(
-    objects: Sequence[RawObject], start: dt.date, end: dt.date, back: int = 1, forward: int = 1
+    objects: Sequence[RawObject],
+    start: dt.date,
+    end: dt.date,
+    back: int = 1,
+    forward: int = 1,
+    history: int = 0,
 ) -> dict[DayKey, list[RawObject]]:
-    """Per robot-day in ``[start, end]`` with a day zip: the zips it reads (its own and those of the `back`
-    days before and `forward` days after it that exist, see :func:`halo_days`)."""
+    """Per robot-day in ``[start, end]`` with a day zip: the zips it reads (its own and those of the
+    ``max(back, history)`` days before and `forward` days after it that exist, see :func:`halo_days` and
+    :func:`history_days`); they may lie outside ``[start, end]``."""
     by_day = {obj.day: obj for obj in objects}
     plan: dict[DayKey, list[RawObject]] = {}
     for day in sorted(by_day):
         if start <= day.date <= end:
-            offsets = range(-back, forward + 1)
+            offsets = range(-max(back, history), forward + 1)
             near = [DayKey(day.fleet, day.date + dt.timedelta(days=d), day.robot_id) for d in offsets]
             plan[day] = [by_day[k] for k in near if k in by_day]
     return plan
@@ -560,7 +745,8 @@ def _run_features_leased(
     """
     clock = time.perf_counter()
     back, forward = halo_days(config)
-    lo, hi = start - dt.timedelta(days=back), end + dt.timedelta(days=forward)
+    history = history_days(config)
+    lo, hi = start - dt.timedelta(days=max(back, history)), end + dt.timedelta(days=forward)
     wanted = set(robots) if robots is not None else None
     if as_of is not None:
         objects = [
@@ -571,13 +757,16 @@ def _run_features_leased(
         objects = [o for o in objects if fleet is None or o.day.fleet == fleet]
     else:
         objects = with_retries(raw.list_day_zips, fleet, lo, hi, wanted)
-    plan = plan_partitions(objects, start, end, back, forward)
+    plan = plan_partitions(objects, start, end, back, forward, history)
     if not plan:
         raise NothingToDoError(
             f"no day zips under {raw.url} for fleet={fleet or '*'} dates {start}..{end}; "
             "check --raw, --fleet and the dates"
         )
     needed = sorted({obj for inputs in plan.values() for obj in inputs}, key=lambda o: o.key)
+    units = _pinned_units(config, as_of)
+    units_missing = _units_missing(units, config, {day.robot_id for day in plan})
+    compute = functools.partial(compute_partition, units=units)
     manifest = RunManifest(
         run_id,
         fleet,
@@ -606,7 +795,7 @@ def _run_features_leased(
             tick()
         for day, inputs in plan.items():
             try:
-                partitions.append(with_retries(compute_partition, inputs, out, day, config, run_id))
+                partitions.append(with_retries(compute, inputs, out, day, config, run_id))
             except TelemetryError as exc:
                 failed[str(day)] = str(exc)
             tick()
@@ -635,7 +824,7 @@ def _run_features_leased(
                 feature_futures = {
                     client.submit(
                         _after,
-                        compute_partition,
+                        compute,
                         [extract_futures[o.day] for o in inputs],
                         inputs,
                         out,
@@ -680,8 +869,43 @@ def _run_features_leased(
         "excluded": summary.excluded(),
         "seconds": round(summary.seconds, 3),
     }
+    if units is not None:
+        manifest.summary["units"] = {"url": units.url, "version": units.version, "size": units.size}
+        manifest.summary["units_missing"] = units_missing
     with_retries(out.write_bytes, manifest.key(), manifest.to_json())
     return summary
+
+
+def _pinned_units(config: TelemetryConfig, as_of: RunManifest | None) -> UnitsSource | None:
+    """The run's units table (:func:`units_source`); with ``as_of``, it must be the content that run read.
+
+    Raises:
+        VersionNotFoundError: the table differs from the one the ``as_of`` run read.
+    """
+    units = units_source(config)
+    pinned = (as_of.summary.get("units") or {}).get("version") if as_of is not None else None
+    if units is not None and pinned is not None and pinned != units.version:
+        raise VersionNotFoundError(
+            f"run {as_of.run_id if as_of else ''} read the units table at {pinned}; {units.url} is now "
+            f"{units.version}: restore that table to re-run on the same inputs, or run without --as-of"
+        )
+    return units
+
+
+def _units_missing(units: UnitsSource | None, config: TelemetryConfig, robots: set[str]) -> list[str]:
+    """The robots of `robots` that the units table has no row for (their ``unit.*`` features are null),
+    sorted; logged as a warning."""
+    if units is None:
+        return []
+    missing = sorted(robots - set(read_units(units, config).index))
+    if missing:
+        logger.warning(
+            "%d robot(s) of this run are not in the units table %s; their unit.* features are null: %s",
+            len(missing),
+            units.url,
+            ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""),
+        )
+    return missing
 
 
 def _after(fn: Callable[..., PartitionReport], _dependencies: list[Any], *args: Any) -> PartitionReport:

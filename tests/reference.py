@@ -1,5 +1,6 @@
 """A deliberately simple, slow reference for ``align`` and ``build_features``, written from the text of
-``docs/time-semantics.md`` (sections 1 and 3) and nothing else.
+``docs/time-semantics.md`` (sections 1 and 3, and "Deviation from the robot's own baseline") and nothing
+else.
 
 Everything here is plain Python loops over ticks and samples: no sorting tricks, no searchsorted, no
 prefix sums. Each rule of the contract appears once, in the words of the docs, so that a reader can check
@@ -29,6 +30,7 @@ __all__ = [
     "Sample",
     "make_table",
     "reference_align",
+    "reference_baseline",
     "reference_features",
     "reference_match_rates",
     "reference_ticks",
@@ -228,6 +230,32 @@ def _numeric_stats(points: list[tuple[int, float]], n_ticks: int) -> dict[str, A
     return out
 
 
+def reference_baseline(
+    tables: Mapping[str, Table], config: TelemetryConfig, c: int
+) -> dict[str, tuple[float, float] | None]:
+    """Per numeric field ``<signal>.<field>``: (mean, population std) of its values over the baseline of
+    cutoff ``c``, the ticks with ``c - B <= t < c``, each taking the nearest (or backward) sample among the
+    samples with ``ts < c`` only; None when the values are "fewer than two or all equal", or their std
+    "rounds to 0" (a spread whose squares underflow). Empty when ``features.baseline_s`` is 0."""
+    baseline_s = config.features.baseline_s
+    if not baseline_s:
+        return {}
+    ticks = reference_ticks(tables, config, c - baseline_s * 1000, c)
+    out: dict[str, tuple[float, float] | None] = {}
+    for spec in config.sampled_signals:
+        samples = samples_of(tables.get(spec.name), spec)
+        matches = [match_sample(samples, spec, t, before=c) for t in ticks]
+        for field in spec.numeric:
+            xs = [m.values[field] for m in matches if m is not None and m.values[field] is not None]
+            if len(xs) < 2 or min(xs) == max(xs):
+                out[f"{spec.name}.{field}"] = None
+                continue
+            mean = math.fsum(xs) / len(xs)
+            std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / len(xs))
+            out[f"{spec.name}.{field}"] = (mean, std) if std > 0 else None
+    return out
+
+
 def _categorical_stats(
     ticks: list[int], values: list[str | None], durations_ms: list[int], levels: Sequence[str]
 ) -> dict[str, Any]:
@@ -257,7 +285,9 @@ def reference_features(
 
     For each example cutoff ``c`` and window ``W``: the ticks ``t`` with ``c - W <= t < c``; each tick takes
     the nearest (or backward) sample among the samples with ``ts < c`` only; events count when
-    ``c - W <= ts < c``.
+    ``c - W <= ts < c``. With a baseline ``B`` (``features.baseline_s`` > 0), per numeric field:
+    ``z = (mean over the window - mean over the baseline) / std over the baseline``, the baseline being the
+    values of the ticks with ``c - B <= t < c`` under the same rule.
     """
     names = feature_names(config)
     levels_by_field: dict[str, list[str]] = {}  # "<signal>.<field>" -> levels with a seconds:<level> feature
@@ -275,10 +305,12 @@ def reference_features(
         samples_of(events, event_spec) if event_spec is not None and events is not None else []
     )
 
+    baseline_s = config.features.baseline_s
     rows: list[dict[str, Any]] = []
     for c_value in examples["cutoff"].tolist():
         c = int(c_value)
         values: dict[str, Any] = {}
+        baselines = reference_baseline(tables, config, c)
         for window_s in config.features.windows_s:
             w_ms = window_s * 1000
             # the clock's ticks in [c - W, c): the clock of [c - W, c) is the clock restricted to it
@@ -294,8 +326,15 @@ def reference_features(
                     for t, m in zip(ticks, matches, strict=True):
                         if m is not None and m.values[field] is not None:
                             points.append((t, m.values[field]))
-                    for stat, value in _numeric_stats(points, len(ticks)).items():
+                    numeric = _numeric_stats(points, len(ticks))
+                    for stat, value in numeric.items():
                         values[f"{spec.name}.{field}__{stat}__w{window_s}s"] = value
+                    if baseline_s:
+                        base = baselines[f"{spec.name}.{field}"]
+                        z = None
+                        if base is not None and numeric["mean"] is not None:
+                            z = (numeric["mean"] - base[0]) / base[1]
+                        values[f"{spec.name}.{field}__z:b{baseline_s}s__w{window_s}s"] = z
                 for field in spec.categorical:
                     cat = [None if m is None else m.values[field] for m in matches]
                     levels = levels_by_field.get(f"{spec.name}.{field}", ())

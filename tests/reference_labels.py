@@ -112,7 +112,8 @@ def judge(
     wmax = wmax_s * 1000
     c = cand.cutoff
     other = any(c - wmax - cooldown <= t_f <= c for i, (t_f, _) in enumerate(failures) if i != cand.own)
-    near = lab.mode == "event" and cand.own is None and any(c < t_f <= c + h for t_f, _ in failures)
+    # a failure at c itself is other_failure first; near_failure's [c, c + h] catches it without that reason
+    near = lab.mode == "event" and cand.own is None and any(c <= t_f <= c + h for t_f, _ in failures)
     # an orphan recovery's failure lies somewhere in [r - U, r]: does that meet what could exclude or label c?
     u = ms(lab.unobserved_failure_s)
     reach = c if cand.own is not None else c + h
@@ -126,7 +127,7 @@ def judge(
                 low = True
     cand.fate = "kept"
     for reason, hit in zip(REASONS, (other, near, hidden, offline, low), strict=True):
-        if hit:
+        if hit and reason in lab.exclude:  # a reason not applied never excludes
             cand.fate = reason
             return
     if cand.label == 0 and not unit_hash(robot_id, c) < lab.negative_fraction:
@@ -211,6 +212,7 @@ def reference_examples(
             "weight": pd.Series([1.0 if c.label else 1.0 / frac for c in kept], dtype=np.float64),
         }
     )
-    excluded = {reason: sum(c.fate == reason for c in candidates) for reason in REASONS}
+    applied = [reason for reason in REASONS if reason in config.labels.exclude]
+    excluded = {reason: sum(c.fate == reason for c in candidates) for reason in applied}
     subsampled = sum(c.fate == "subsampled" for c in candidates)
     return ExampleSet(examples, len(candidates), excluded, subsampled)

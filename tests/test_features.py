@@ -8,6 +8,7 @@ argument in the docs as well as the code.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import make_table, reference_features
+from reference import make_table, reference_baseline, reference_features
 from test_align import (
     BASE,
     EVENTS,
@@ -34,6 +35,7 @@ from test_align import (
 
 from telemetry.align import align
 from telemetry.config import TelemetryConfig
+from telemetry.contract import DAY_MS
 from telemetry.features import (
     EXAMPLE_COLUMNS,
     _column_sums,
@@ -41,6 +43,7 @@ from telemetry.features import (
     feature_names,
     parse_feature_name,
 )
+from telemetry.pipeline import robot_features
 
 Rows = dict[str, list[dict[str, Any]]]  # signal name -> rows; a signal without an entry has no table
 
@@ -61,15 +64,22 @@ event_rows = st.lists(
 )
 
 
+def with_baseline(config: TelemetryConfig, baseline_s: int) -> TelemetryConfig:
+    """``config`` with ``features.baseline_s`` set (0: no z features)."""
+    return dataclasses.replace(config, features=dataclasses.replace(config.features, baseline_s=baseline_s))
+
+
 @st.composite
 def feature_configs(draw: st.DrawFn) -> TelemetryConfig:
-    return make_config(
+    config = make_config(
         (draw(tolerances), draw(tolerances), draw(tolerances)),
         (draw(directions), draw(directions), draw(directions)),
         clock=draw(st.sampled_from(("grid", "grid", "grid", "a", "c"))),
         step_ms=draw(st.sampled_from((1000, 250))),
         windows_s=draw(st.sampled_from(((1, 3, 7), (7, 1, 3), (2, 5), (1,)))),
     )
+    # baselines shorter than, equal to and longer than a window, and longer than the data
+    return with_baseline(config, draw(st.sampled_from((0, 2, 3, 12, 30))))
 
 
 @st.composite
@@ -141,10 +151,11 @@ def examples_frame(cutoff_list: list[int]) -> pd.DataFrame:
 def span_for(
     config: TelemetryConfig, cutoff_list: list[int], pad_before: int, pad_after: int
 ) -> tuple[int, int]:
-    """A span that covers ``[c - Wmax, c)`` of every cutoff (and some ticks after the cutoffs)."""
+    """A span that covers ``[c - L, c)`` of every cutoff, ``L`` the longest window or the baseline (and some
+    ticks after the cutoffs)."""
     if not cutoff_list:
         return LO, HI
-    return min(cutoff_list) - config.features.longest_window_ms - pad_before, max(cutoff_list) + pad_after
+    return min(cutoff_list) - config.features.lookback_ms - pad_before, max(cutoff_list) + pad_after
 
 
 def fast_features(
@@ -163,16 +174,29 @@ def fast_features(
 
 
 def tolerance_of(column: str) -> tuple[float, float]:
-    """(rtol, atol) by statistic, as docs/time-semantics.md promises."""
+    """(rtol, atol) by statistic, as docs/time-semantics.md promises (``z``: see :func:`z_tolerance`)."""
     stat = parse_feature_name(column).stat
     return (1e-6, 1e-8) if stat in ("std", "slope") else (1e-9, 1e-9)
 
 
-def assert_features_equal(got: pd.DataFrame, expected: pd.DataFrame, config: TelemetryConfig) -> None:
+def z_tolerance(z: float, window_mean: float, baseline: tuple[float, float]) -> float:
+    """How far a ``z = (mean_W - mean_B) / std_B`` may be from the reference: what the tolerances of the
+    means (rtol = atol = 1e-9) and of the std (rtol 1e-6) allow, as docs/time-semantics.md promises. A
+    baseline spread far below the values' magnitude amplifies the means' rounding."""
+    mean_b, std_b = baseline
+    return 1e-6 * abs(z) + 1e-9 * (abs(window_mean) + abs(mean_b) + 2) / std_b + 1e-8
+
+
+def assert_features_equal(
+    got: pd.DataFrame, expected: pd.DataFrame, config: TelemetryConfig, tables: dict[str, pa.Table]
+) -> None:
+    """Every feature as the reference computed it (``tables``: the data it was given, for the baselines)."""
     assert list(got.columns) == list(expected.columns)
     assert len(got) == len(expected)
     n_examples = len(expected.columns) - len(feature_names(config))
+    baselines = [reference_baseline(tables, config, int(c)) for c in expected["cutoff"].tolist()]
     for column in expected.columns[n_examples:]:
+        name = parse_feature_name(column)
         rtol, atol = tolerance_of(column)
         for i, (g, e) in enumerate(zip(got[column].tolist(), expected[column].tolist(), strict=True)):
             where = f"{column} at cutoff {expected['cutoff'].iloc[i]} (row {i})"
@@ -180,6 +204,14 @@ def assert_features_equal(got: pd.DataFrame, expected: pd.DataFrame, config: Tel
                 assert is_null(g), f"{where}: expected null, got {g!r}"
             elif isinstance(e, str):
                 assert g == e, f"{where}: expected {e!r}, got {g!r}"
+            elif name.baseline_s is not None:
+                baseline = baselines[i][f"{name.signal}.{name.field}"]
+                assert baseline is not None, f"{where}: the reference has a z without a baseline"
+                mean = expected[str(dataclasses.replace(name, stat="mean", level=None))].iloc[i]
+                tolerance = z_tolerance(e, mean, baseline)
+                assert not is_null(g) and abs(g - e) <= tolerance, (
+                    f"{where}: expected {e!r} ± {tolerance}, got {g!r}"
+                )
             else:
                 assert not is_null(g), f"{where}: expected {e!r}, got null"
                 assert math.isclose(g, e, rel_tol=rtol, abs_tol=atol), f"{where}: expected {e!r}, got {g!r}"
@@ -228,7 +260,7 @@ def test_features_equal_reference(
     got = fast_features(config, tables, events, examples, span)
     event_table = None if events is None else make_table(EVENTS, events)
     expected = reference_features(tables, event_table, examples, config)
-    assert_features_equal(got.reset_index(drop=True), expected, config)
+    assert_features_equal(got.reset_index(drop=True), expected, config, tables)
 
 
 @settings(
@@ -237,13 +269,17 @@ def test_features_equal_reference(
 @given(st.data())
 def test_features_equal_reference_across_segments(hyp: st.DataObject) -> None:
     """Many ticks (5 ms grid, 60 s span, 20 s windows): the fast sums restart every few thousand ticks, and
-    windows straddle those restarts."""
+    windows straddle those restarts; so do baselines, in segments of their own: 30 s (6,000 ticks, segments
+    of 8,192) beside 20 s windows (segments of 4,096), 12 s (2,400 ticks, segments of 4,096) beside 1-3 s
+    windows (segments of 512)."""
+    windows_s, baseline_s = hyp.draw(st.sampled_from((((20, 7), 30), ((1, 3), 12), ((20, 7), 0))))
     config = make_config(
         (hyp.draw(st.integers(0, 1000)), hyp.draw(st.integers(0, 3000)), 3_600_000),
         (hyp.draw(directions), hyp.draw(directions), "backward"),
         step_ms=5,
-        windows_s=(20, 7),
+        windows_s=windows_s,
     )
+    config = with_baseline(config, baseline_s)
     lo, hi = BASE - 30_000, BASE + 30_000
     rows: Rows = {
         "a": hyp.draw(signal_rows(config.signal("a"), 1000, lo, hi, max_rows=40)),
@@ -254,14 +290,48 @@ def test_features_equal_reference_across_segments(hyp: st.DataObject) -> None:
     }
     cutoff_list = hyp.draw(st.lists(st.integers(BASE - 10_000, hi), min_size=1, max_size=2))
     span = (lo, hi)
-    if min(cutoff_list) - config.features.longest_window_ms < lo:
+    if min(cutoff_list) - config.features.lookback_ms < lo:
         span = span_for(config, cutoff_list, 0, 0)
     tables = build_tables(config, rows)
     examples = examples_frame(cutoff_list)
     got = fast_features(config, tables, None, examples, span)
     assert_features_equal(
-        got.reset_index(drop=True), reference_features(tables, None, examples, config), config
+        got.reset_index(drop=True), reference_features(tables, None, examples, config), config, tables
     )
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(st.data())
+def test_baseline_equals_reference_on_dense_data(hyp: st.DataObject) -> None:
+    """Dense data on a 5 ms grid, 1-3 s windows (segments of 512 ticks) and a 4 s or 12 s baseline (800 or
+    2,400 ticks, in segments of 1,024 or 4,096 of its own): baselines straddle segment restarts, hold
+    repeated values (all equal, or not, by one tick at either end) and a step, so the sums are re-centred
+    and the constant-baseline rule is met at its edges."""
+    b_tolerance = hyp.draw(st.integers(0, 400))
+    config = make_config(
+        (0, b_tolerance, 0),
+        ("nearest", hyp.draw(directions), "nearest"),
+        step_ms=5,
+        windows_s=hyp.draw(st.sampled_from(((1,), (3, 1)))),
+    )
+    config = with_baseline(config, hyp.draw(st.sampled_from((4, 12))))
+    lo, hi = BASE - 14_000, BASE + 2_000
+    every = hyp.draw(st.integers(20, 400))
+    level = hyp.draw(st.floats(-1e3, 1e3, allow_nan=False))
+    values = hyp.draw(st.lists(numeric_values, min_size=1, max_size=8))
+    rows = [  # a level plus a repeating pattern of arbitrary values (and nulls), one step up halfway
+        {"ts": ts, "v": None if v is None else level + v + (5.0 if ts > BASE - 6_000 else 0.0)}
+        for k, ts in enumerate(range(lo, hi, every))
+        for v in [values[k % len(values)]]
+    ]
+    cutoff_list = hyp.draw(st.lists(st.integers(BASE - 3_000, hi), min_size=1, max_size=3))
+    tables = build_tables(config, {"b": rows})
+    examples = examples_frame(cutoff_list)
+    got = fast_features(config, tables, None, examples, span_for(config, cutoff_list, 0, 0))
+    expected = reference_features(tables, None, examples, config)
+    assert_features_equal(got.reset_index(drop=True), expected, config, tables)
 
 
 @st.composite
@@ -409,8 +479,85 @@ def test_hand_computed_window() -> None:
     assert got["events.kind__since_last:warning__w3s"] == pytest.approx(0.7)
     assert is_null(got["events.kind__since_last:recovery__w3s"])
     assert got["events.kind__count:recovery__w3s"] == 0
-    expected = reference_features(build_tables(config, rows), make_table(EVENTS, events), examples, config)
-    assert_features_equal(got.to_frame().T.reset_index(drop=True), expected, config)
+    tables = build_tables(config, rows)
+    expected = reference_features(tables, make_table(EVENTS, events), examples, config)
+    assert_features_equal(got.to_frame().T.reset_index(drop=True), expected, config, tables)
+
+
+def test_hand_computed_baseline() -> None:
+    """One baseline worked by hand: B = 6 s, W = 2 s, step 1 s, c = T + 5050. The baseline's ticks are
+    T .. T+5000, the window's T+4000 and T+5000; a sample at T+5100 (at or after c) is the nearest to tick
+    T+5000 but must not be used, nor change anything."""
+    c = T + 5050
+    config = with_baseline(
+        make_config((400, 1000, 1000), ("nearest", "nearest", "backward"), windows_s=(2,)), 6
+    )
+    rows = [
+        {"ts": T + ts, "x": x, "y": 7.0, "s": None}
+        for ts, x in ((0, 1.0), (1000, 2.0), (2000, 3.0), (3000, 2.0), (3900, 4.0), (4700, 6.0))
+    ]
+    late = {"ts": T + 5100, "x": 100.0, "y": -7.0, "s": None}  # 100 ms from tick T+5000, 300 ms nearer
+    examples = examples_frame([c])
+    span = span_for(config, [c], 0, 3000)
+    tables = build_tables(config, {"a": [*rows, late]})
+    got = fast_features(config, build_tables(config, {"a": rows}), None, examples, span).iloc[0]
+    with_late = fast_features(config, tables, None, examples, span).iloc[0]
+    # baseline 1, 2, 3, 2, 4, 6: mean 3, variance 16/6; window 4, 6: mean 5; z = 2 / sqrt(8/3)
+    assert got["a.x__mean__w2s"] == pytest.approx(5.0)
+    assert got["a.x__z:b6s__w2s"] == pytest.approx(2 / math.sqrt(8 / 3))
+    assert is_null(got["a.y__z:b6s__w2s"])  # a constant baseline has no spread: no z
+    assert_rows_unchanged(with_late, got, "a sample at or after the cutoff")
+    # a later cutoff, T+5150, comes after the late sample: tick T+5000 takes it
+    later = fast_features(config, tables, None, examples_frame([T + 5150]), span)
+    assert later.iloc[0]["a.x__mean__w2s"] == pytest.approx(52.0)
+    # y: baseline 7, 7, 7, 7, 7, -7 (mean 14/3, variance 1470/54), window 7, -7 (mean 0): z = -2 / sqrt(5)
+    assert later.iloc[0]["a.y__z:b6s__w2s"] == pytest.approx(-2 / math.sqrt(5))
+    expected = reference_features(tables, None, examples_frame([c, T + 5150]), config)
+    both = fast_features(config, tables, None, examples_frame([c, T + 5150]), span)
+    assert_features_equal(both.reset_index(drop=True), expected, config, tables)
+
+
+def test_day_chunks_look_back_over_the_baseline() -> None:
+    """``robot_features`` aligns each UTC-day chunk from ``max(Wmax, B)`` before it: the z of a day's first
+    cutoffs see the previous day's last ``B`` seconds, as the reference does (from ``Wmax`` only, the
+    baseline would hold a few seconds)."""
+    config = with_baseline(
+        make_config((400, 1000, 1000), ("nearest", "nearest", "backward"), windows_s=(3,)), 600
+    )
+    config = dataclasses.replace(config, labels=dataclasses.replace(config.labels, mode="grid"))
+    midnight = (T // DAY_MS + 1) * DAY_MS
+    rows = [  # every second over the last 10 minutes of a day and into the next: a slow ramp and a wobble
+        {"ts": ts, "x": (ts - midnight) / 60_000 + (ts // 1000 % 7), "y": None, "s": "IDLE"}
+        for ts in range(midnight - 600_000, midnight + 12_000, 1000)
+    ]
+    tables = build_tables(config, {"a": rows})
+    result = robot_features(
+        tables, config, robot_id="r1", start=midnight, end=midnight + 10_000
+    ).table.to_pandas()
+    assert result["cutoff"].tolist() == [midnight, midnight + 5000]
+    expected = reference_features(tables, None, result[list(EXAMPLE_COLUMNS)], config)
+    for column in ("a.x__mean__w3s", "a.x__z:b600s__w3s"):
+        assert result[column].tolist() == pytest.approx(expected[column].tolist(), rel=1e-9), column
+    assert result["a.x__z:b600s__w3s"].abs().min() > 1  # the window is well above its ten minutes' mean
+
+
+def test_z_features_follow_the_baseline_setting() -> None:
+    """Off by default (``features.baseline_s`` 0); with a baseline, one z per numeric field and window, right
+    after that field's statistics, and the features look back as far as the baseline."""
+    off = make_config((0, 0, 0), ("nearest", "nearest", "nearest"), windows_s=(3, 1))
+    on = with_baseline(off, 3600)
+    assert off.features.baseline_s == 0 and not [name for name in feature_names(off) if name.stat == "z"]
+    z = [name for name in feature_names(on) if name.stat == "z"]
+    numeric = sum(len(spec.numeric) for spec in on.sampled_signals)
+    assert len(z) == numeric * 2 and {name.baseline_s for name in z} == {3600}
+    assert [name for name in feature_names(on) if name.stat != "z"] == feature_names(off)
+    names = [str(name) for name in feature_names(on)]
+    assert names.index("a.x__z:b3600s__w3s") == names.index("a.x__coverage__w3s") + 1
+    assert [str(name) for name in z][:2] == ["a.x__z:b3600s__w3s", "a.y__z:b3600s__w3s"]
+    assert off.features.lookback_ms == 3000 and on.features.lookback_ms == 3_600_000
+    for config in (off, on):
+        got = fast_features(config, {}, None, examples_frame([BASE]), span_for(config, [BASE], 0, 0))
+        assert list(got.columns) == [*EXAMPLE_COLUMNS, *(str(name) for name in feature_names(config))]
 
 
 def test_generated_categorical_values_include_the_levels() -> None:
@@ -434,7 +581,7 @@ def test_precision_does_not_depend_on_a_distant_outlier(glitch: float) -> None:
     tables = build_tables(config, {"a": rows})
     examples = examples_frame([T + 9000])
     got = fast_features(config, tables, None, examples, (T, T + 10_000))
-    assert_features_equal(got, reference_features(tables, None, examples, config), config)
+    assert_features_equal(got, reference_features(tables, None, examples, config), config, tables)
 
 
 @settings(max_examples=200, deadline=None)

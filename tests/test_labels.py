@@ -30,7 +30,7 @@ from telemetry.config import (
     load_config,
 )
 from telemetry.contract import day_bounds_ms
-from telemetry.errors import DataContractError
+from telemetry.errors import ConfigError, DataContractError
 from telemetry.labels import (
     EXAMPLE_COLUMNS,
     EXCLUSION_REASONS,
@@ -76,13 +76,13 @@ def assert_same(fast: ExampleSet, ref: ExampleSet) -> None:
     pd.testing.assert_frame_equal(fast.examples, ref.examples, check_exact=True)
     assert isinstance(fast.examples.index, pd.RangeIndex)
     assert (fast.candidates, fast.excluded, fast.subsampled) == (ref.candidates, ref.excluded, ref.subsampled)
-    assert list(fast.excluded) == list(EXCLUSION_REASONS)
+    assert list(fast.excluded) == [r for r in EXCLUSION_REASONS if r in fast.excluded]  # evaluation order
     assert fast.candidates == len(fast.examples) + sum(fast.excluded.values()) + fast.subsampled
 
 
 def concat(parts: list[ExampleSet]) -> ExampleSet:
     examples = pd.concat([p.examples for p in parts], ignore_index=True)
-    excluded = {r: sum(p.excluded[r] for p in parts) for r in EXCLUSION_REASONS}
+    excluded = {r: sum(p.excluded[r] for p in parts) for r in parts[0].excluded}
     return ExampleSet(examples, sum(p.candidates for p in parts), excluded, sum(p.subsampled for p in parts))
 
 
@@ -128,7 +128,15 @@ def cases(draw: st.DrawFn) -> Case:
     horizon_ms = draw(st.sampled_from([1000, 3000, 4500, 10_000]))
     cooldown_ms = draw(st.sampled_from([0, 2000, 5000]))
     unobserved_ms = draw(st.sampled_from([0, 1000, 4000, 9000]))
+    # which reasons apply: all (the default), all but other_failure (dense failures) or any subset, in any
+    # order (event mode needs near_failure)
+    subset = st.lists(st.sampled_from(EXCLUSION_REASONS), unique=True).map(tuple)
+    dense = tuple(r for r in EXCLUSION_REASONS if r != "other_failure")
+    exclude = draw(st.one_of(st.just(EXCLUSION_REASONS), st.just(dense), subset))
+    if mode == "event" and "near_failure" not in exclude:
+        exclude = (*exclude, "near_failure")
     config = make_config(
+        exclude=exclude,
         mode=mode,
         grid_step_s=step_ms / 1000,
         windows_s=windows,
@@ -215,6 +223,7 @@ def test_fast_equals_reference(case: Case) -> None:
     fast = make_examples(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.end)
     ref = reference_examples(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.end)
     assert_same(fast, ref)
+    assert set(fast.excluded) == set(case.config.labels.exclude)  # only the applied reasons are reported
     assert (fast.examples["weight"] > 0).all()
     assert ((fast.examples["cutoff"] >= case.start) & (fast.examples["cutoff"] < case.end)).all()
 
@@ -417,6 +426,84 @@ def test_offline_and_low_coverage_by_hand() -> None:
         out,
         reference_examples({"fast": fast, "slow": slow}, config, robot_id=ROBOT, start=10_000, end=50_000),
     )
+
+
+def test_exclude_keeps_the_cutoffs_of_dense_failures() -> None:
+    """Window 5 s, horizon 3 s, grid 1 s, cooldown 0; a failure every 10 s (at 15.5, 25.5, ... 45.5 s)."""
+    events = _events([(t, "failure", "PROTECTIVE_STOP") for t in range(15_500, 50_000, 10_000)])
+    tables = _full_tables(0, 60_000, events)
+    default = make_config(windows_s=(5,), cooldown_s=0.0, horizon_s=3.0, grid_step_s=1.0)
+    dense = make_config(
+        windows_s=(5,),
+        cooldown_s=0.0,
+        horizon_s=3.0,
+        grid_step_s=1.0,
+        exclude=("near_failure", "unobserved_failure", "offline", "low_coverage"),
+    )
+    before = make_examples(tables, default, robot_id=ROBOT, start=10_000, end=50_000)
+    after = make_examples(tables, dense, robot_id=ROBOT, start=10_000, end=50_000)
+    # other_failure: a failure in [c - 5 s, c] -> c in [15.5, 20.5], ...: 16..20 s, ..., 46..49 s (the span)
+    assert before.excluded["other_failure"] == 5 + 5 + 5 + 4
+    assert after.excluded == {"near_failure": 12, "unobserved_failure": 0, "offline": 0, "low_coverage": 0}
+    assert after.candidates == before.candidates == 40 + 4
+    assert after.candidates == len(after.examples) + sum(after.excluded.values()) + after.subsampled
+    ex = after.examples
+    # near_failure: c in [t_f - 3 s, t_f] -> 13, 14, 15 s before each; every other grid cutoff is a negative
+    near = {t_f - 500 - k * 1000 for t_f in range(15_500, 50_000, 10_000) for k in range(3)}
+    assert set(ex.loc[ex["label"] == 0, "cutoff"].tolist()) == {c * 1000 for c in range(10, 50)} - near
+    assert ex.loc[ex["label"] == 1, "cutoff"].tolist() == [15_000, 25_000, 35_000, 45_000]
+    assert len(before.examples) < len(after.examples) == 40 - 12 + 4
+    assert_same(after, reference_examples(tables, dense, robot_id=ROBOT, start=10_000, end=50_000))
+
+
+def test_a_failure_at_the_cutoff_without_other_failure() -> None:
+    """A failure exactly on a grid instant (lead 0): its positive has that cutoff. Without other_failure, the
+    grid candidate there is near_failure in event mode (never a negative beside the positive); in grid mode
+    it is labelled by (c, c + h], which does not hold t_f = c (the earlier cutoffs are labelled 1)."""
+    events = _events([(20_000, "failure", "PROTECTIVE_STOP")])
+    tables = _full_tables(0, 60_000, events)
+    reasons = ("near_failure", "offline")
+    event = make_config(windows_s=(5,), cooldown_s=0.0, horizon_s=3.0, grid_step_s=1.0, exclude=reasons)
+    out = make_examples(tables, event, robot_id=ROBOT, start=10_000, end=30_000)
+    at_cutoff = out.examples[out.examples["cutoff"] == 20_000]
+    assert at_cutoff["label"].tolist() == [1]
+    assert at_cutoff["time_to_failure_s"].tolist() == [0.0]
+    assert out.excluded == {"near_failure": 4, "offline": 0}  # 17, 18, 19 and 20 s
+    assert_same(out, reference_examples(tables, event, robot_id=ROBOT, start=10_000, end=30_000))
+    grid = make_config(
+        mode="grid", windows_s=(5,), cooldown_s=0.0, horizon_s=3.0, grid_step_s=1.0, exclude=reasons
+    )
+    out = make_examples(tables, grid, robot_id=ROBOT, start=10_000, end=30_000)
+    ex = out.examples.set_index("cutoff")["label"]
+    assert ex.loc[[17_000, 18_000, 19_000, 20_000, 21_000]].tolist() == [1, 1, 1, 0, 0]
+    assert out.excluded == {"near_failure": 0, "offline": 0}  # listed, but grid mode never applies it
+    assert len(out.examples) == 20
+    assert_same(out, reference_examples(tables, grid, robot_id=ROBOT, start=10_000, end=30_000))
+
+
+def test_exclude_nothing_but_near_failure_keeps_offline_cutoffs() -> None:
+    config = make_config(grid_step_s=1.0, exclude=("near_failure",))
+    out = make_examples({}, config, robot_id=ROBOT, start=10_000, end=20_000)
+    assert (out.candidates, len(out.examples), out.excluded) == (10, 10, {"near_failure": 0})
+    grid = make_config(mode="grid", grid_step_s=1.0, exclude=())
+    out = make_examples({}, grid, robot_id=ROBOT, start=10_000, end=20_000)
+    assert (out.candidates, len(out.examples), out.excluded) == (10, 10, {})
+
+
+def test_exclude_is_validated_and_canonical() -> None:
+    with pytest.raises(ConfigError, match=r"unknown reason\(s\) \['coverage'\].*'low_coverage'"):
+        LabelsConfig(exclude=("near_failure", "coverage"))
+    with pytest.raises(ConfigError, match="duplicates"):
+        LabelsConfig(exclude=("near_failure", "offline", "offline"))
+    with pytest.raises(ConfigError, match=r"must list near_failure in mode 'event'.*labels\.mode=grid"):
+        LabelsConfig(exclude=("offline",))
+    assert LabelsConfig(mode="grid", exclude=()).exclude == ()
+    assert LabelsConfig().exclude == EXCLUSION_REASONS  # the default applies every reason
+    # any order given, one spelling kept (evaluation order): the config hash does not depend on the order
+    swapped = load_config(env={}, overrides=["labels.exclude=[offline, near_failure]"])
+    assert swapped.labels.exclude == ("near_failure", "offline")
+    with pytest.raises(ConfigError, match=r"^labels.exclude: unknown reason\(s\) \['typo'\]"):
+        load_config(env={}, overrides=["labels.exclude=[near_failure, typo]"])
 
 
 def test_empty_inputs() -> None:
