@@ -43,11 +43,12 @@ import yaml
 
 from telemetry import train as stage
 from telemetry._version import __version__
-from telemetry.config import TelemetryConfig
+from telemetry.config import TelemetryConfig, TrainConfig
 from telemetry.contract import DayKey
 from telemetry.errors import ModelError, NothingToDoError
 from telemetry.lineage import PartitionLineage, features_config_hash, lineage_key
 from telemetry.report import ReportData, render_report
+from telemetry.stages.evaluate import bootstrap_intervals, robot_day_groups
 from telemetry.store import Store
 
 __all__ = [
@@ -233,6 +234,8 @@ def _model_id(target: str, features: FeatureSet, config: TelemetryConfig, split:
             [p.to_dict() for p in features.partitions],
             stage.lightgbm_params(config.train),
             [config.train.max_rounds, config.train.early_stopping_rounds, config.train.pos_weight],
+            [config.train.cv_folds, config.train.min_rounds, config.train.rounds_smoothing],
+            config.train.negatives_per_positive,
             config.train.search,
             config.train.early_stopping_metric,
             [config.train.alert_budget],
@@ -308,25 +311,72 @@ def _fit_distributed(
     return model.booster_
 
 
-def _best_iteration(
+def _validation_curve(
     booster: lgb.Booster, x: np.ndarray[Any, Any], y: Any, w: Any, pos_weight: float, metric: str
-) -> int:
-    """The number of trees with the best validation metric (early stopping after the fact): weighted
-    log-loss (positives weighted by `pos_weight`, as in training) or average precision."""
-    n = int(booster.current_iteration())
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The validation metric after every tree of `booster` (:func:`telemetry.train.curve_value`), to choose
+    the rounds after the fact (``lightgbm.dask`` has no early stopping)."""
     raw = np.zeros(len(x))
-    fit_w = np.where(y == 1, w * pos_weight, w)
-    best, best_score = n, -np.inf
-    for i in range(n):
+    curve = []
+    for i in range(int(booster.current_iteration())):
         raw += np.asarray(booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1))
-        if metric == "average_precision":
-            score = stage._average_precision_fast(y, raw, w)
-        else:  # minus the weighted log-loss; log(1 + e^-z) for positives, log(1 + e^z) for negatives
-            z = np.where(y == 1, -raw, raw)
-            score = -float(np.sum(fit_w * np.logaddexp(0.0, z)) / np.sum(fit_w))
-        if score > best_score + 1e-12:
-            best, best_score = i + 1, score
-    return best
+        curve.append(stage.curve_value(metric, y, raw, w, pos_weight))
+    return np.asarray(curve, dtype=np.float64)
+
+
+def add_intervals(
+    metrics: dict[str, Any],
+    y: Any,
+    risk: Any,
+    baseline: Any,
+    weight: Any,
+    groups: Any,
+    codes: Any,
+    train: TrainConfig,
+) -> None:
+    """Add 90 % bootstrap intervals over robot-days to `metrics` in place (see
+    :mod:`telemetry.stages.evaluate`): ``test.pr_auc_interval`` / ``roc_auc_interval``, the same per mode and
+    for the one-feature baseline, and ``comparison``: the paired intervals of the model minus each baseline
+    and whether the model beats it (the lower end above 0)."""
+    level, resamples, seed = 0.9, train.bootstrap_resamples, train.seed
+    prevalence = np.zeros(len(y))  # a constant score: its average precision is the prevalence
+    boot = bootstrap_intervals(
+        y, {"model": risk, "one_feature": baseline, "prevalence": prevalence}, weight, groups,
+        pairs=(("model", "one_feature"), ("model", "prevalence")),
+        resamples=resamples, level=level, seed=seed,
+    )  # fmt: skip
+    for name in ("pr_auc", "roc_auc"):
+        metrics["test"][f"{name}_interval"] = boot.intervals["model"][name]
+        metrics["baselines"]["one_feature"][f"{name}_interval"] = boot.intervals["one_feature"][name]
+    metrics["baselines"]["prevalence"]["pr_auc_interval"] = boot.intervals["prevalence"]["pr_auc"]
+    comparison: dict[str, Any] = {"level": level, "resamples": resamples, "robot_days": boot.groups}
+    for base in ("one_feature", "prevalence"):
+        diff = boot.differences[f"model-{base}"]["pr_auc"]
+        comparison[base] = {
+            "pr_auc_difference_interval": diff,
+            "beaten": bool(diff is not None and diff[0] > 0),
+        }
+    metrics["comparison"] = comparison
+    for code, m in metrics["per_mode"].items():
+        keep = (y == 0) | (codes == code)
+        mode = bootstrap_intervals(
+            (y[keep] == 1).astype(np.int8), {"model": risk[keep]}, weight[keep], groups[keep],
+            resamples=resamples, level=level, seed=seed,
+        )  # fmt: skip
+        m["pr_auc_interval"] = mode.intervals["model"]["pr_auc"]
+        m["roc_auc_interval"] = mode.intervals["model"]["roc_auc"]
+
+
+def _rounds_metadata(fitted: stage.FittedModel, train: TrainConfig) -> dict[str, Any] | None:
+    if fitted.rounds is None:
+        return None
+    return {
+        "chosen": fitted.rounds.rounds,
+        "curves": fitted.rounds.folds,
+        "metric": train.early_stopping_metric,
+        "smoothed_score": fitted.rounds.score,
+        "min_rounds": train.min_rounds,
+    }
 
 
 def train_models(
@@ -338,11 +388,13 @@ def train_models(
     test_start: dt.date | dt.datetime | None = None,
     client: Any = None,
     progress: Callable[[str], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
 ) -> list[TrainedModel]:
     """Fit, evaluate and report one model per target (``config.train.targets`` by default).
 
     With a Dask `client` the boosting runs on the cluster's workers (``lightgbm.dask``); validation and
-    test rows are evaluated here either way.
+    test rows are evaluated here either way. ``modes`` in the targets expands to the failure codes with enough
+    positives (:func:`telemetry.train.expand_targets`); `on_skip` hears ``(target, why)`` of the others.
     """
     say = progress or (lambda _m: None)
     frame = features.frame
@@ -357,10 +409,18 @@ def train_models(
     ttf_all = frame["time_to_failure_s"].to_numpy(dtype=np.float64)
     robot_days = split.robot_days(features.partition_dates)
     trained = []
-    for target in targets or tc.targets:
+    chosen, skipped = stage.expand_targets(frame, targets or tc.targets, masks, tc.min_positives)
+    for target, why in skipped.items():
+        (on_skip or (lambda t, w: say(f"{t}: skipped ({w})")))(target, why)
+    for target in chosen:
         started = time.perf_counter()
         y_all, keep = stage.target_labels(frame, target)
         tr, va, te = masks["train"] & keep, masks["valid"] & keep, masks["test"] & keep
+        fit_rows, fit_weight = stage.sampled_negatives(
+            y_all[tr], weight_all[tr], tc.negatives_per_positive, tc.seed
+        )
+        n_train_rows = int(tr.sum())
+        tr[np.flatnonzero(tr)[~fit_rows]] = False
         train_rows = frame.loc[tr]
         columns = stage.feature_columns(features.schema, train_rows)
         x_tr = stage.feature_matrix(train_rows, columns)
@@ -368,19 +428,32 @@ def train_models(
         x_va = stage.feature_matrix(frame.loc[va], columns)
         x_te = stage.feature_matrix(frame.loc[te], columns)
         y_tr, y_va, y_te = y_all[tr], y_all[va], y_all[te]
-        w_tr, w_va, w_te = weight_all[tr], weight_all[va], weight_all[te]
+        w_tr, w_va, w_te = fit_weight[fit_rows], weight_all[va], weight_all[te]
         say(
-            f"{target}: train {len(y_tr):,} rows ({int(y_tr.sum())} positives), "
+            f"{target}: train {len(y_tr):,} of {n_train_rows:,} rows ({int(y_tr.sum())} positives), "
             f"valid {len(y_va):,}, test {len(y_te):,}"
         )
         if client is None:
-            fitted = stage.fit_model(x_tr, y_tr, w_tr, x_va, y_va, w_va, columns, tc)
+            fitted = stage.fit_model(
+                x_tr,
+                y_tr,
+                w_tr,
+                x_va,
+                y_va,
+                w_va,
+                columns,
+                tc,
+                cutoffs_train=cutoffs[tr],
+                horizon_ms=horizon_ms,
+            )
         else:
             stage.require_both_classes(y_tr, y_va)
             pos_weight = stage.positive_weight(y_tr, w_tr, tc.pos_weight)
             booster = _fit_distributed(client, x_tr, y_tr, w_tr, columns, config, pos_weight)
-            best = _best_iteration(booster, x_va, y_va, w_va, pos_weight, tc.early_stopping_metric)
-            fitted = stage.FittedModel(booster, columns, pos_weight, best, stage.lightgbm_params(tc))
+            curve = _validation_curve(booster, x_va, y_va, w_va, pos_weight, tc.early_stopping_metric)
+            choice = stage.choose_rounds([curve], tc)
+            fitted = stage.FittedModel(booster, columns, pos_weight, choice.rounds, stage.lightgbm_params(tc))
+            fitted.rounds = choice
         fit_s = time.perf_counter() - started
         # reload from text: what is evaluated is exactly what is stored
         text = fitted.model_text()
@@ -419,6 +492,9 @@ def train_models(
                 "roc_auc": base["roc_auc"],
             },
         }
+        test_robots = frame["robot_id"].to_numpy(dtype=object)[te]
+        groups = robot_day_groups(test_robots, cutoffs[te])
+        add_intervals(metrics, y_te, risk_te, stage.rankable(base_score), w_te, groups, codes, tc)
         importance = stage.importance_by_gain(booster, columns, fitted.best_iteration)
         metrics["importance_top"] = dict(list(importance.items())[:20])
 
@@ -451,6 +527,7 @@ def train_models(
             "max_rounds": tc.max_rounds,
             "early_stopping_rounds": tc.early_stopping_rounds,
             "best_iteration": fitted.best_iteration,
+            "rounds": _rounds_metadata(fitted, tc),
             "search": fitted.search,
             "pos_weight": fitted.pos_weight,
             "logit_offset": fitted.logit_offset,
@@ -462,6 +539,11 @@ def train_models(
                 "robot_days": robot_days,
                 "rows": stage.describe_split(frame, {k: v & keep for k, v in masks.items()}),
                 "purge_s": config.labels.horizon_s,
+                "fit_rows": {
+                    "rows": int(tr.sum()),
+                    "of": n_train_rows,
+                    "negatives_per_positive": tc.negatives_per_positive,
+                },
             },
             "features_used": {"url": features.url, "partitions": [p.to_dict() for p in features.partitions]},
             "metrics": metrics,

@@ -22,6 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from telemetry.stages.evaluate import verdict
+
 __all__ = ["ReportData", "render_report"]
 
 F64 = npt.NDArray[np.float64]
@@ -159,15 +161,45 @@ def _timelines(data: ReportData, n: int = 4, before_s: int = 3600, after_s: int 
     return images
 
 
+def _cell(m: Mapping[str, Any], key: str) -> str:
+    interval = m.get(f"{key}_interval")
+    if isinstance(interval, list):
+        return f"{_fmt(m.get(key))} <small>[{_fmt(interval[0])}, {_fmt(interval[1])}]</small>"
+    return _fmt(m.get(key))
+
+
 def _metrics_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
     keys = ["pr_auc", "roc_auc", "prevalence", "precision", "recall", "alerts_per_robot_day", "median_lead_s",
             "n_pos", "n_neg"]  # fmt: skip
     head = "".join(f"<th>{k}</th>" for k in keys)
     body = "".join(
-        f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{_fmt(m.get(k))}</td>" for k in keys) + "</tr>"
+        f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{_cell(m, k)}</td>" for k in keys) + "</tr>"
         for name, m in rows.items()
     )
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
+
+
+def _intervals(metrics: Mapping[str, Any]) -> str:
+    """Test PR-AUC of the model, the one-feature baseline and the prevalence with their 90 % intervals."""
+    base = metrics.get("baselines", {})
+    rows = [
+        ("model", metrics["test"].get("pr_auc"), metrics["test"].get("pr_auc_interval")),
+        *(
+            (label, base.get(key, {}).get("pr_auc"), base.get(key, {}).get("pr_auc_interval"))
+            for label, key in (("one feature", "one_feature"), ("prevalence", "prevalence"))
+        ),
+    ]
+    fig, ax = _subplots(figsize=(6, 1.8))
+    for i, (_name, value, interval) in enumerate(rows):
+        if value is None:
+            continue
+        if isinstance(interval, list):
+            ax.plot(interval, [i, i], color="C0", lw=3, alpha=0.5)
+        ax.plot([value], [i], "o", color="C0")
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+    ax.set(xlim=(0, 1), xlabel="test PR-AUC (bar: 90 % bootstrap interval over robot-days)")
+    ax.invert_yaxis()
+    return _png(fig)
 
 
 def render_report(data: ReportData) -> str:
@@ -188,8 +220,12 @@ def render_report(data: ReportData) -> str:
         "<p>No positives on the test days.</p>"
     )
     meta = {
-        k: data.metadata[k] for k in ("split", "params", "best_iteration", "pos_weight") if k in data.metadata
+        k: data.metadata[k]
+        for k in ("split", "params", "best_iteration", "rounds", "pos_weight")
+        if k in data.metadata
     }
+    sentence = verdict(metrics)
+    warning = f'<p style="color:#a00"><b>{html.escape(sentence)}</b></p>' if sentence else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>telemetry model {html.escape(data.model_id)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
@@ -202,7 +238,9 @@ img{{max-width:100%;margin:4px}} pre{{background:#f6f6f6;padding:8px;font-size:1
 One-feature baseline: <code>{html.escape(str(base.get("feature", "")))}</code>
 (direction {_fmt(base.get("direction"))}),
 test PR-AUC {_fmt(base.get("pr_auc"))}, ROC-AUC {_fmt(base.get("roc_auc"))}.</p>
-<h2>Metrics</h2>{_metrics_table(rows)}
+<h2>Metrics</h2>{warning}{_metrics_table(rows)}
+<p>Brackets: 90 % bootstrap intervals over the test robot-days.</p>
+<img src="{_intervals(metrics)}" alt="PR-AUC intervals">
 <h2>Curves</h2><img src="{pr}" alt="PR curve"><img src="{roc}" alt="ROC curve">
 <h2>Importance</h2><img src="{_importance(data)}" alt="importance">
 <h2>Risk around test failures</h2>{timelines}

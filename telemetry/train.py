@@ -44,19 +44,27 @@ from telemetry.labels import EXAMPLE_COLUMNS
 
 __all__ = [
     "ANY",
+    "MODES",
     "FeatureColumn",
     "FittedModel",
+    "RoundsChoice",
     "TimeSplit",
     "alert_threshold",
     "best_single_feature",
     "binary_metrics",
+    "choose_rounds",
+    "curve_value",
+    "expand_targets",
     "feature_columns",
     "feature_matrix",
     "fit_model",
     "lightgbm_params",
     "predict_risk",
     "rankable",
+    "sampled_negatives",
+    "smoothed",
     "target_labels",
+    "time_folds",
     "time_split",
     "top_contributions",
 ]
@@ -257,6 +265,59 @@ def target_labels(frame: pd.DataFrame, target: str) -> tuple[I8, Bools]:
     return is_target.astype(np.int8), keep
 
 
+MODES = "modes"
+"""In ``train.targets``: one model per failure code with enough positives (:func:`expand_targets`)."""
+
+
+def expand_targets(
+    frame: pd.DataFrame, targets: Sequence[str], masks: Mapping[str, Bools], min_positives: int
+) -> tuple[list[str], dict[str, str]]:
+    """``(targets to train, {skipped target: why})``: :data:`MODES` becomes every failure code of the
+    positives, in sorted order, each kept when the training rows hold at least `min_positives` of its
+    positives and the validation rows at least one. Targets named explicitly are always kept (too few
+    positives there is an error the fit reports)."""
+    label = frame["label"].to_numpy(dtype=np.int8)
+    code = frame["failure_code"].to_numpy(dtype=object)
+    codes = sorted({str(c) for c in code[label == 1] if c is not None})
+    explicit = [t for t in targets if t != MODES]
+    wanted = [*explicit, *(c for c in codes if MODES in targets and c not in explicit)]
+    kept, skipped = [], {}
+    for target in wanted:
+        if target not in explicit:
+            is_target = (label == 1) & (code == target)
+            n_train, n_valid = int(is_target[masks["train"]].sum()), int(is_target[masks["valid"]].sum())
+            if n_train < min_positives or n_valid < 1:
+                skipped[target] = (
+                    f"{n_train} training and {n_valid} validation positives; needs at least {min_positives} "
+                    "and 1 (train.min_positives)"
+                )
+                continue
+        kept.append(target)
+    return kept, skipped
+
+
+def sampled_negatives(y: I8, weight: F64, ratio: float | None, seed: int) -> tuple[Bools, F64]:
+    """``(keep, weight)`` of the training rows: every positive, and at most ``ratio`` negatives per positive
+    drawn uniformly (seeded) with their weights scaled by ``available / kept`` so that the negatives weigh
+    in total what they weighed before. All rows when `ratio` is None or there are few enough negatives.
+
+    Hundreds of thousands of negatives against a hundred positives make every boosting round slow and add
+    little: the positives bound what a model can learn.
+    """
+    keep = np.ones(len(y), dtype=bool)
+    negatives = np.flatnonzero(y == 0)
+    n_pos = int((y == 1).sum())
+    if ratio is None or n_pos == 0 or len(negatives) <= ratio * n_pos:
+        return keep, weight
+    n_keep = max(1, int(ratio * n_pos))
+    chosen = np.random.default_rng(seed).choice(negatives, size=n_keep, replace=False)
+    keep[negatives] = False
+    keep[chosen] = True
+    scaled = weight.copy()
+    scaled[chosen] *= float(weight[negatives].sum() / weight[chosen].sum())
+    return keep, scaled
+
+
 # ----------------------------------------------------------------------------------------------- fit
 
 
@@ -290,7 +351,9 @@ class FittedModel:
     valid_pr_auc: float = float("nan")
     """Validation average precision at ``best_iteration``."""
     search: list[dict[str, Any]] = field(default_factory=list)
-    """With ``train.search``: every candidate tried (parameters, trees, validation average precision)."""
+    """With ``train.search``: every candidate tried (parameters, trees, smoothed curve score)."""
+    rounds: RoundsChoice | None = None
+    """How the number of rounds was chosen (None when chosen elsewhere, e.g. distributed training)."""
 
     @property
     def logit_offset(self) -> float:
@@ -328,6 +391,67 @@ def _lgb_names(n: int) -> list[str]:
     return [f"f{i:04d}" for i in range(n)]
 
 
+def time_folds(cutoffs: npt.NDArray[np.int64], horizon_ms: int, n_folds: int) -> list[tuple[Bools, Bools]]:
+    """Expanding-window folds over the training span, purged like the split: ``(fit, evaluate)`` row masks.
+
+    The span ``[first cutoff, last cutoff]`` is cut into ``n_folds + 1`` blocks of equal time
+    ``[b_k, b_{k+1})`` (the last one closed). Fold ``k`` (``1..n_folds``) evaluates the rows of block ``k``
+    and fits the rows whose label window ends before it: ``cutoff + horizon < b_k``. Folds are in time
+    order; a fold may hold no row (the caller skips folds without both classes).
+    """
+    if n_folds < 1 or len(cutoffs) == 0:
+        return []
+    lo, hi = int(cutoffs.min()), int(cutoffs.max())
+    edges = [lo + (hi - lo) * k // (n_folds + 1) for k in range(n_folds + 2)]
+    folds = []
+    for k in range(1, n_folds + 1):
+        start, end = edges[k], edges[k + 1]
+        evaluate = (cutoffs >= start) & ((cutoffs < end) | ((k == n_folds) & (cutoffs <= end)))
+        folds.append((cutoffs + horizon_ms < start, evaluate))
+    return folds
+
+
+def smoothed(curve: F64, half_width: int) -> F64:
+    """Centred moving average of `curve` over ``2 * half_width + 1`` rounds (fewer at the ends)."""
+    if half_width <= 0 or len(curve) == 0:
+        return curve
+    sums = np.r_[0.0, np.cumsum(curve)]
+    i = np.arange(len(curve))
+    lo, hi = np.maximum(0, i - half_width), np.minimum(len(curve), i + half_width + 1)
+    return np.asarray((sums[hi] - sums[lo]) / (hi - lo), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundsChoice:
+    """The number of boosting rounds chosen from the folds' validation curves."""
+
+    rounds: int
+    score: float
+    """The smoothed mean curve at ``rounds`` (higher is better)."""
+    folds: int
+    """Curves averaged (the training-span folds with both classes, plus the validation span)."""
+    curve: list[float]
+    """The smoothed mean curve, one value per round."""
+
+
+def choose_rounds(curves: Sequence[F64], train: TrainConfig) -> RoundsChoice:
+    """Rounds maximising the mean of the folds' curves, smoothed over ``train.rounds_smoothing`` rounds on
+    each side, and at least ``train.min_rounds`` (ties: the fewest rounds).
+
+    A curve that stopped early (no improvement for ``train.early_stopping_rounds``) is extended with its last
+    value. One validation span with a handful of positives gives a steppy curve whose maximum is often at
+    1-2 trees; the mean over time-ordered folds, smoothed, is steadier.
+    """
+    if not curves:
+        raise ModelError("no validation curve to choose the number of rounds from")
+    length = max(len(c) for c in curves)
+    padded = np.vstack([np.r_[c, np.full(length - len(c), c[-1])] for c in curves])
+    mean = smoothed(padded.mean(axis=0), train.rounds_smoothing)
+    best = int(np.argmax(mean))
+    rounds = min(max(best + 1, train.min_rounds), train.max_rounds)
+    return RoundsChoice(rounds, float(mean[min(rounds, length) - 1]), len(curves), [float(v) for v in mean])
+
+
 def fit_model(
     x_train: F64,
     y_train: I8,
@@ -337,15 +461,26 @@ def fit_model(
     w_valid: F64,
     columns: Sequence[FeatureColumn],
     train: TrainConfig,
+    *,
+    cutoffs_train: npt.NDArray[np.int64] | None = None,
+    horizon_ms: int = 0,
 ) -> FittedModel:
-    """Fit a LightGBM binary classifier with early stopping on the validation rows
-    (``train.early_stopping_metric``; positives weighted as in training).
+    """Fit a LightGBM binary classifier on the training rows, with the number of rounds (and, with
+    ``train.search``, the candidate) chosen on validation curves (:func:`choose_rounds`): the validation
+    rows, and ``train.cv_folds`` expanding-window folds over the training span (:func:`time_folds`, needs
+    `cutoffs_train`; rows purged by `horizon_ms`). The metric per round is ``train.early_stopping_metric``.
 
     Raises:
         ModelError: no positive (or no negative) training or validation row.
     """
     require_both_classes(y_train, y_valid)
     pos_weight = positive_weight(y_train, w_train, train.pos_weight)
+    folds = []
+    if cutoffs_train is not None:
+        for fit_mask, eval_mask in time_folds(cutoffs_train, horizon_ms, train.cv_folds):
+            y_fit, y_eval = y_train[fit_mask], y_train[eval_mask]
+            if (y_fit == 1).any() and (y_fit == 0).any() and (y_eval == 1).any() and (y_eval == 0).any():
+                folds.append((fit_mask, eval_mask))
     candidates = [lightgbm_params(train)]
     if train.search:
         candidates = [
@@ -353,61 +488,120 @@ def fit_model(
             for leaves in SEARCH_NUM_LEAVES
             for child in SEARCH_MIN_CHILD_SAMPLES
         ]
-    fits = [
-        _fit_once(x_train, y_train, w_train, x_valid, y_valid, w_valid, columns, train, params, pos_weight)
-        for params in candidates
-    ]
-    best = max(range(len(fits)), key=lambda i: (fits[i].valid_pr_auc, -i))  # ties: the first candidate
-    chosen = fits[best]
-    chosen.search = [
-        {"num_leaves": f.params["num_leaves"], "min_child_samples": f.params["min_data_in_leaf"],
-         "trees": f.best_iteration, "valid_pr_auc": f.valid_pr_auc}
-        for f in fits
+    tried = []
+    for params in candidates:
+        curves = []
+        for fit_mask, eval_mask in folds:
+            _, curve = _fit_curve(
+                x_train[fit_mask], y_train[fit_mask], w_train[fit_mask],
+                x_train[eval_mask], y_train[eval_mask], w_train[eval_mask],
+                columns, train, params, pos_weight,
+            )  # fmt: skip
+            curves.append(curve)
+        booster, valid_curve = _fit_curve(
+            x_train, y_train, w_train, x_valid, y_valid, w_valid, columns, train, params, pos_weight
+        )
+        tried.append((params, booster, valid_curve, choose_rounds([*curves, valid_curve], train)))
+    best = max(range(len(tried)), key=lambda i: (tried[i][3].score, -i))  # ties: the first candidate
+    params, booster, valid_curve, choice = tried[best]
+    if booster.current_iteration() < choice.rounds:  # the validation fit stopped before the chosen rounds
+        booster = _train_booster(x_train, y_train, w_train, columns, params, pos_weight, choice.rounds)
+    rounds = max(1, min(choice.rounds, booster.current_iteration()))  # fewer when no split helps any more
+    raw = np.asarray(booster.predict(x_valid, raw_score=True, num_iteration=rounds), dtype=np.float64)
+    fitted = FittedModel(booster, list(columns), pos_weight, rounds, params)
+    fitted.valid_pr_auc = _average_precision_fast(y_valid, raw, w_valid)
+    fitted.rounds = choice
+    fitted.search = [
+        {"num_leaves": p["num_leaves"], "min_child_samples": p["min_data_in_leaf"],
+         "trees": c.rounds, "curve_score": c.score}
+        for p, _, _, c in tried
     ] if train.search else []  # fmt: skip
-    return chosen
+    return fitted
 
 
 SEARCH_NUM_LEAVES = (7, 15, 31)
 SEARCH_MIN_CHILD_SAMPLES = (5, 20)
 
 
-def _fit_once(
-    x_train: F64,
-    y_train: I8,
-    w_train: F64,
-    x_valid: F64,
-    y_valid: I8,
-    w_valid: F64,
+def _train_booster(
+    x: F64,
+    y: I8,
+    w: F64,
+    columns: Sequence[FeatureColumn],
+    params: dict[str, Any],
+    pos_weight: float,
+    rounds: int,
+) -> lgb.Booster:
+    return lgb.train(params, _dataset(x, y, w, columns, pos_weight), num_boost_round=rounds)
+
+
+def _dataset(
+    x: F64, y: I8, w: F64, columns: Sequence[FeatureColumn], pos_weight: float, reference: Any = None
+) -> lgb.Dataset:
+    categorical = [i for i, c in enumerate(columns) if c.kind == "categorical"]
+    return lgb.Dataset(
+        x, y, weight=np.where(y == 1, w * pos_weight, w), feature_name=_lgb_names(len(columns)),
+        categorical_feature=categorical, reference=reference,
+        params={"verbosity": -1, "max_bin": 255, "deterministic": True}, free_raw_data=True,
+    )  # fmt: skip
+
+
+def curve_value(metric: str, y: I8, raw: F64, w: F64, pos_weight: float) -> float:
+    """The validation metric of raw scores, higher is better: average precision, or minus the weighted
+    log-loss (positives weighted by `pos_weight`, as in training)."""
+    if metric == "average_precision":
+        return _average_precision_fast(y, raw, w)
+    fit_w = np.where(y == 1, w * pos_weight, w)
+    z = np.where(y == 1, -raw, raw)  # log(1 + e^-z) for positives, log(1 + e^z) for negatives
+    return -float(np.sum(fit_w * np.logaddexp(0.0, z)) / np.sum(fit_w))
+
+
+def _fit_curve(
+    x_fit: F64,
+    y_fit: I8,
+    w_fit: F64,
+    x_eval: F64,
+    y_eval: I8,
+    w_eval: F64,
     columns: Sequence[FeatureColumn],
     train: TrainConfig,
     params: dict[str, Any],
     pos_weight: float,
-) -> FittedModel:
-    names = _lgb_names(len(columns))
-    categorical = [i for i, c in enumerate(columns) if c.kind == "categorical"]
-    fit_w = np.where(y_train == 1, w_train * pos_weight, w_train)
-    valid_w = np.where(y_valid == 1, w_valid * pos_weight, w_valid)  # the validation loss = the training loss
-    train_set = lgb.Dataset(
-        x_train, y_train, weight=fit_w, feature_name=names, categorical_feature=categorical,
-        params={"verbosity": -1, "max_bin": 255, "deterministic": True}, free_raw_data=True,
-    )  # fmt: skip
-    valid_set = lgb.Dataset(
-        x_valid, y_valid, weight=valid_w, reference=train_set,
+) -> tuple[lgb.Booster, F64]:
+    """Boost on the fit rows and record the evaluation metric (:func:`curve_value`) after every round; stop
+    after ``train.early_stopping_rounds`` rounds without a better value (or at ``train.max_rounds``).
+
+    The evaluation rows are a LightGBM validation set: LightGBM keeps their scores up to date tree by tree,
+    so a round costs one tree's prediction, not the whole model's.
+    """
+    fit_set = _dataset(x_fit, y_fit, w_fit, columns, pos_weight)
+    eval_set = lgb.Dataset(
+        x_eval, y_eval, weight=w_eval, reference=fit_set,
         params={"verbosity": -1, "max_bin": 255, "deterministic": True},
     )  # fmt: skip
+    metric = train.early_stopping_metric
+
+    def evaluate(preds: F64, _data: lgb.Dataset) -> tuple[str, float, bool]:
+        p = np.clip(preds, 1e-15, 1 - 1e-15)  # the binary objective hands over probabilities
+        return "curve", curve_value(metric, y_eval, np.log(p / (1 - p)), w_eval, pos_weight), True
+
+    record: dict[str, Any] = {}
     booster = lgb.train(
-        params,
-        train_set,
+        {**params, "metric": "None"},
+        fit_set,
         num_boost_round=train.max_rounds,
-        valid_sets=[valid_set],
-        valid_names=["valid"],
-        callbacks=[lgb.early_stopping(train.early_stopping_rounds, first_metric_only=True, verbose=False)],
+        valid_sets=[eval_set],
+        valid_names=["eval"],
+        feval=evaluate,
+        callbacks=[
+            lgb.record_evaluation(record),
+            lgb.early_stopping(train.early_stopping_rounds, verbose=False, min_delta=1e-12),
+        ],
     )
-    best = int(booster.best_iteration) or int(booster.current_iteration())
-    raw = np.asarray(booster.predict(x_valid, raw_score=True, num_iteration=best), dtype=np.float64)
-    fitted = FittedModel(booster, list(columns), pos_weight, best, params)
-    fitted.valid_pr_auc = _average_precision_fast(y_valid, raw, w_valid)
-    return fitted
+    curve = list(record.get("eval", {}).get("curve", []))
+    if not curve:  # no round at all (no split improves the training loss)
+        curve = [curve_value(metric, y_eval, np.zeros(len(y_eval)), w_eval, pos_weight)]
+    return booster, np.asarray(curve[: booster.current_iteration() or 1], dtype=np.float64)
 
 
 def predict_risk(booster: lgb.Booster, x: F64, logit_offset: float, num_iteration: int | None = None) -> F64:
@@ -506,7 +700,11 @@ def _average_precision_fast(y: I8, x: F64, w: F64) -> float:
     """Weighted average precision of score `x` (NaN ranks last); ties share one step, as in sklearn."""
     x = np.where(np.isnan(x), -np.inf, x)
     order = np.argsort(-x, kind="stable")
-    xs, ys, ws = x[order], y[order], w[order]
+    return _average_precision_ranked(x[order], y[order], w[order])
+
+
+def _average_precision_ranked(xs: F64, ys: I8, ws: F64) -> float:
+    """Average precision of rows in descending score order (any order within ties)."""
     tp = np.cumsum(ws * ys)
     fp = np.cumsum(ws * (1 - ys))
     last = np.r_[xs[1:] != xs[:-1], True]
@@ -528,8 +726,14 @@ def best_single_feature(
     for j, col in enumerate(columns):
         if col.kind != "numeric":
             continue
-        for direction in (1, -1):
-            ap = _average_precision_fast(y_valid, direction * x_valid[:, j], w_valid)
+        x = x_valid[:, j]
+        missing = np.flatnonzero(np.isnan(x))
+        present = np.flatnonzero(~np.isnan(x))
+        ascending = present[np.argsort(x[present], kind="stable")]  # one sort serves both directions
+        for direction, ranked in ((1, ascending[::-1]), (-1, ascending)):
+            order = np.r_[ranked, missing]  # undefined values rank last either way
+            xs = np.r_[direction * x[ranked], np.full(len(missing), -np.inf)]
+            ap = _average_precision_ranked(xs, y_valid[order], w_valid[order])
             if ap > best[2]:
                 best = (col.name, direction, ap)
     if not best[0]:

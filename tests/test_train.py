@@ -156,6 +156,117 @@ def test_binary_metrics_by_hand() -> None:
     assert none["pr_auc"] is None and none["recall"] is None
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 10_000), min_size=1, max_size=40),
+    st.integers(0, 3_000),
+    st.integers(1, 4),
+)
+def test_time_folds_are_expanding_purged_blocks(cutoff_list: list[int], horizon: int, n_folds: int) -> None:
+    cutoffs = np.array(cutoff_list, dtype=np.int64)
+    folds = stage.time_folds(cutoffs, horizon, n_folds)
+    assert len(folds) == n_folds
+    lo, hi = int(cutoffs.min()), int(cutoffs.max())
+    edges = [lo + (hi - lo) * k // (n_folds + 1) for k in range(n_folds + 2)]
+    for k, (fit, evaluate) in enumerate(folds, start=1):
+        for i, c in enumerate(cutoff_list):
+            in_block = edges[k] <= c < edges[k + 1] or (k == n_folds and c == hi and c >= edges[k])
+            assert evaluate[i] == in_block
+            assert fit[i] == (c + horizon < edges[k])  # label window ends before the evaluated block
+            assert not (fit[i] and evaluate[i])
+    # the evaluated blocks are disjoint and, with the first block, cover every row
+    evaluated = np.sum([e for _, e in folds], axis=0)
+    assert evaluated.max() <= 1
+    first_block = cutoffs < edges[1]
+    assert np.all((evaluated == 1) | first_block)
+
+
+def test_choose_rounds_averages_pads_smooths_and_keeps_a_minimum() -> None:
+    config = load_config(env={}, overrides=["train.rounds_smoothing=0", "train.min_rounds=1"]).train
+    # two folds: one peaks at round 3, the other stopped early at round 2 (padded with its last value)
+    curves = [np.array([0.1, 0.2, 0.9, 0.3, 0.3]), np.array([0.5, 0.4])]
+    choice = stage.choose_rounds(curves, config)
+    assert choice.rounds == 3 and choice.folds == 2
+    assert choice.curve == pytest.approx([0.3, 0.3, 0.65, 0.35, 0.35])
+    assert choice.score == pytest.approx(0.65)
+    # a lone spike at round 1 among steady gains: smoothing prefers the plateau
+    steppy = [np.array([0.9, 0.1, 0.1, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6])]
+    assert stage.choose_rounds(steppy, config).rounds == 1
+    wide = load_config(env={}, overrides=["train.rounds_smoothing=1", "train.min_rounds=1"]).train
+    assert stage.choose_rounds(steppy, wide).rounds == 5
+    assert stage.smoothed(np.array([1.0, 2.0, 6.0]), 1).tolist() == [1.5, 3.0, 4.0]
+    floor = load_config(env={}, overrides=["train.rounds_smoothing=0", "train.min_rounds=4"]).train
+    assert stage.choose_rounds([np.array([0.9, 0.1, 0.1, 0.1, 0.1])], floor).rounds == 4
+    with pytest.raises(ModelError, match="no validation curve"):
+        stage.choose_rounds([], config)
+
+
+def test_expand_targets_trains_modes_with_enough_positives_and_names_the_others() -> None:
+    codes = ["A"] * 12 + ["B"] * 3 + ["C"] * 12 + [None] * 10
+    label = [1] * 27 + [0] * 10
+    frame = pd.DataFrame({"label": label, "failure_code": codes})
+    train = np.array([True] * 10 + [False] * 2 + [True] * 2 + [False] + [True] * 12 + [True] * 10)
+    valid = ~train
+    masks = {"train": train, "valid": valid}
+    kept, skipped = stage.expand_targets(frame, ["any", "modes"], masks, 10)
+    assert kept == ["any", "A"]  # A: 10 training + 2 validation positives
+    assert set(skipped) == {"B", "C"}  # B: 2 training positives; C: no validation positive
+    assert "2 training and 1 validation" in skipped["B"]
+    # a code named explicitly is trained whatever its count (the fit says when it cannot)
+    kept, skipped = stage.expand_targets(frame, ["B", "modes"], masks, 10)
+    assert kept == ["B", "A"] and set(skipped) == {"C"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 5), st.integers(0, 400), st.sampled_from([None, 1.0, 10.0, 50.0]), st.integers(0, 3))
+def test_sampled_negatives_keep_positives_and_the_negatives_total_weight(
+    n_pos: int, n_neg: int, ratio: float | None, seed: int
+) -> None:
+    y = np.r_[np.ones(n_pos), np.zeros(n_neg)].astype(np.int8)
+    weight = np.r_[np.ones(n_pos), np.full(n_neg, 5.0)]
+    keep, scaled = stage.sampled_negatives(y, weight, ratio, seed)
+    assert keep[y == 1].all() and (scaled[y == 1] == 1.0).all()
+    if ratio is None or n_pos == 0 or n_neg <= ratio * n_pos:
+        assert keep.all() and scaled is weight
+    else:
+        assert int(keep[y == 0].sum()) == int(ratio * n_pos)
+        assert scaled[keep & (y == 0)].sum() == pytest.approx(weight[y == 0].sum())
+    again = stage.sampled_negatives(y, weight, ratio, seed)
+    assert (again[0] == keep).all()  # seeded: the same rows every time
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 1),
+            st.sampled_from([np.nan, 0.0, 1.0, 2.0, 3.0]),
+            st.sampled_from([np.nan, 5.0, -1.0]),
+        ),
+        min_size=2,
+        max_size=30,
+    )
+)
+def test_best_single_feature_is_the_best_column_either_way_round(
+    rows: list[tuple[int, float, float]],
+) -> None:
+    y = np.array([r[0] for r in rows], dtype=np.int8)
+    if not y.any():
+        y[0] = 1
+    x = np.array([[r[1], r[2]] for r in rows])
+    w = np.ones(len(rows))
+    columns = [stage.FeatureColumn("a", "double", "numeric"), stage.FeatureColumn("b", "double", "numeric")]
+    name, direction, ap = stage.best_single_feature(x, y, w, columns)
+
+    def reference(col: np.ndarray, sign: int) -> float:  # NaN ranks last in both directions
+        score = np.where(np.isnan(col), -1e9, sign * col)
+        return float(average_precision_score(y, score, sample_weight=w))
+
+    expected = max(reference(x[:, j], d) for j in range(2) for d in (1, -1))
+    assert ap == pytest.approx(expected)
+    assert reference(x[:, ["a", "b"].index(name)], direction) == pytest.approx(ap)
+
+
 # ------------------------------------------------------------------------------ simulated fleets
 
 
@@ -195,7 +306,7 @@ def null_out(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 def _train(out: Store, config: TelemetryConfig = CONFIG, **kwargs: Any) -> Any:
     features = read_features(out, config.fleet)
-    (model,) = train_models(features, config, **kwargs)
+    (model,) = train_models(features, config, **{"targets": ["any"], **kwargs})
     return model
 
 
@@ -214,8 +325,12 @@ def test_precursors_are_learned_and_post_failure_signals_carry_nothing(precursor
         "E_STOP",
     }
     # seconds in ABORTED and recovery events happen only after failures: the cooldown keeps them out
+    # (window features only: time since the last recovery, with no window bound, is history of earlier
+    # failures, which is information the model may use)
     post = [
-        name for name in model.metadata["features"] if "ABORTED" in name["name"] or "recovery" in name["name"]
+        name
+        for name in model.metadata["features"]
+        if ("ABORTED" in name["name"] or "recovery" in name["name"]) and "__w" in name["name"]
     ]
     assert post
     importance = stage.importance_by_gain(
@@ -316,7 +431,15 @@ def test_cli_train_prints_metrics_and_report(precursor_out: Store, tmp_path: Pat
         args += ["--set", item]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert re.search(r"test\s+PR-AUC 0\.\d{3} \(prevalence 0\.\d{3}", out)
+    # with no --target: `any` and one model per failure mode with enough positives; the others are named
+    assert re.search(r"test\s+PR-AUC 0\.\d{3} \[0\.\d+, [01]\.?\d*\] \(prevalence 0\.\d{3}", out)
+    assert "(target any," in out
+    trained = set(re.findall(r"\(target ([A-Z_]+),", out))
+    skipped = set(re.findall(r"skipped\s+([A-Z_]+): \d+ training", out))
+    assert trained and skipped and not trained & skipped
+    features = read_features(precursor_out, CONFIG.fleet)
+    positive_codes = set(features.frame.loc[features.frame["label"] == 1, "failure_code"])
+    assert trained | skipped == positive_codes
     report = re.search(r"report\s+(\S+)", out)
     assert report and Path(report.group(1)).is_file()
     assert main(["train", "--features", str(tmp_path / "nothing")]) == 2
@@ -326,7 +449,7 @@ def test_cli_train_prints_metrics_and_report(precursor_out: Store, tmp_path: Pat
 def test_no_positives_is_a_clear_error(precursor_out: Store) -> None:
     config = load_config(env={}, overrides=[*OVERRIDES, "train.targets=[NO_SUCH_CODE]"])
     with pytest.raises(ModelError, match="positives"):
-        _train(precursor_out, config)
+        _train(precursor_out, config, targets=None)  # the configuration's targets
 
 
 def test_distributed_training_on_real_worker_processes(
@@ -335,8 +458,9 @@ def test_distributed_training_on_real_worker_processes(
     """`telemetry train --distributed` boosts with lightgbm.dask on a 2-worker cluster; the best iteration
     is picked on the validation days afterwards (lightgbm.dask has no early stopping)."""
     dask_cluster_address.ensure_workers()
-    args = ["train", "--features", precursor_out.url, "--out", str(tmp_path), "--distributed",
-            "--scheduler", dask_cluster_address.address, "--set", "train.timeout_s=300"]  # fmt: skip
+    args = ["train", "--features", precursor_out.url, "--out", str(tmp_path), "--target", "any",
+            "--distributed", "--scheduler", dask_cluster_address.address,
+            "--set", "train.timeout_s=300"]  # fmt: skip
     for item in OVERRIDES:
         args += ["--set", item]
     assert main(args) == 0
@@ -350,7 +474,7 @@ def test_distributed_training_on_real_worker_processes(
     assert "report" in out
 
 
-def test_search_picks_the_best_validation_candidate(precursor_out: Store) -> None:
+def test_search_picks_the_candidate_with_the_best_validation_curves(precursor_out: Store) -> None:
     config = load_config(env={}, overrides=[*OVERRIDES, "train.search=true", "train.max_rounds=60"])
     model = _train(precursor_out, config)
     tried = model.metadata["search"]
@@ -358,7 +482,7 @@ def test_search_picks_the_best_validation_candidate(precursor_out: Store) -> Non
     assert {(t["num_leaves"], t["min_child_samples"]) for t in tried} == {
         (n, c) for n in (7, 15, 31) for c in (5, 20)
     }
-    best = max(tried, key=lambda t: t["valid_pr_auc"])
+    best = max(tried, key=lambda t: t["curve_score"])  # the first of equals: max keeps the first
     assert model.metadata["params"]["num_leaves"] == best["num_leaves"]
     assert model.metadata["params"]["min_data_in_leaf"] == best["min_child_samples"]
     assert model.metadata["best_iteration"] == best["trees"]

@@ -1,0 +1,177 @@
+"""Honest uncertainty of test metrics: bootstrap intervals over robot-days (a stage: no I/O, no Dask).
+
+Test rows of one robot on one UTC day are not independent (neighbouring cutoffs share most of their window
+and their label horizon), so rows are resampled by **robot-day**: a replicate draws as many robot-days as the
+test set holds, uniformly with replacement, and every row of a drawn robot-day enters with its weight times
+the number of times its robot-day was drawn. A metric's interval is the percentile interval of its
+replicate values (replicates where the metric is undefined, e.g. no positive drawn, are left out; an
+interval needs at least half the replicates defined, else it is None).
+
+Scores compared on the **same replicates** give a paired interval of their difference
+(:func:`bootstrap_intervals` ``differences``): "the model beats the baseline beyond the interval" means the
+lower end of ``model - baseline`` is above 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "BootstrapResult",
+    "bootstrap_intervals",
+    "replicate_metrics",
+    "robot_day_groups",
+    "verdict",
+]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+DAY_MS = 86_400_000
+
+
+def robot_day_groups(robot_id: npt.NDArray[np.object_], cutoff_ms: I64) -> I64:
+    """Group index (``0..groups-1``) of every row: rows of one robot and one UTC day of ``cutoff_ms`` share
+    one group."""
+    day = np.floor_divide(cutoff_ms, DAY_MS)
+    keys = np.char.add(np.asarray(robot_id, dtype=str), np.char.add("|", day.astype(str)))
+    _, index = np.unique(keys, return_inverse=True)
+    return np.asarray(index, dtype=np.int64).reshape(-1)
+
+
+def replicate_metrics(
+    y: npt.NDArray[np.integer], score: F64, weight: F64, groups: I64, counts: F64
+) -> tuple[F64, F64]:
+    """``(average precision, ROC-AUC)`` of `score` under each replicate: replicate ``b`` weighs row ``i`` by
+    ``weight[i] * counts[groups[i], b]`` (`counts` is ``groups x replicates``). NaN where a replicate has no
+    positive weight (and, for ROC-AUC, no negative weight). Ties in `score` share one step, as in
+    scikit-learn; NaN scores rank last.
+
+    Only positives' ranks matter: for every tie group of scores holding a positive, the weight of the
+    negatives scored at or above it (and strictly above it) is summed per group once; each replicate is then
+    a matrix product, instead of a sort and a pass over every row per replicate.
+    """
+    n_groups = counts.shape[0]
+    s = np.where(np.isnan(score), -np.inf, score)
+    order = np.argsort(-s, kind="stable")
+    s, yy, ww, gg = s[order], np.asarray(y)[order] == 1, weight[order], groups[order]
+    tie = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1 if len(s) else np.zeros(0, dtype=np.int64)
+    pos_ties = np.unique(tie[yy])  # the tie groups holding a positive, best first
+    k = len(pos_ties)
+    if k == 0:  # no positive: no replicate has a positive weight
+        return np.full(counts.shape[1], np.nan), np.full(counts.shape[1], np.nan)
+    # a negative in tie group t counts "at or above" positive group j when t <= T_j, "above" when t < T_j
+    neg = ~yy
+    t_neg, g_neg, w_neg = tie[neg], gg[neg], ww[neg]
+    ge_bin = np.searchsorted(pos_ties, t_neg, side="left")
+    gt_bin = ge_bin + (ge_bin < k) * (pos_ties[np.minimum(ge_bin, k - 1)] == t_neg)
+    at_or_above = np.zeros((k + 1, n_groups))
+    above = np.zeros((k + 1, n_groups))
+    np.add.at(at_or_above, (ge_bin, g_neg), w_neg)
+    np.add.at(above, (gt_bin, g_neg), w_neg)
+    positives = np.zeros((k, n_groups))
+    np.add.at(positives, (np.searchsorted(pos_ties, tie[yy]), gg[yy]), ww[yy])
+    neg_total = at_or_above.sum(axis=0) @ counts
+    fp_ge = np.cumsum(at_or_above[:k], axis=0) @ counts
+    fp_gt = np.cumsum(above[:k], axis=0) @ counts
+    d_tp = positives @ counts
+    tp_ge = np.cumsum(d_tp, axis=0)
+    tp_total = tp_ge[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp_ge > 0, tp_ge / np.maximum(tp_ge + fp_ge, 1e-300), 0.0)
+        ap = np.where(tp_total > 0, (d_tp * precision).sum(axis=0) / tp_total, np.nan)
+        ranked_below = neg_total - fp_ge + 0.5 * (fp_ge - fp_gt)
+        auc = np.where(
+            (tp_total > 0) & (neg_total > 0),
+            (d_tp * ranked_below).sum(axis=0) / (tp_total * neg_total),
+            np.nan,
+        )
+    return np.asarray(ap, dtype=np.float64), np.asarray(auc, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapResult:
+    """Percentile intervals (``[lo, hi]`` or None) per score and metric, and of paired differences."""
+
+    intervals: dict[str, dict[str, list[float] | None]]
+    """``score name -> {"pr_auc": [lo, hi], "roc_auc": [lo, hi]}``."""
+    differences: dict[str, dict[str, list[float] | None]]
+    """``"<a>-<b>" -> {"pr_auc": [lo, hi], ...}``: the interval of ``metric(a) - metric(b)`` over the same
+    replicates, for every requested pair."""
+    resamples: int
+    groups: int
+    level: float
+
+
+def _interval(values: F64, level: float) -> list[float] | None:
+    ok = values[np.isfinite(values)]
+    if len(ok) < max(1, len(values) // 2):
+        return None
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(ok, [tail, 1.0 - tail])
+    return [float(lo), float(hi)]
+
+
+def bootstrap_intervals(
+    y: npt.NDArray[np.integer],
+    scores: Mapping[str, F64],
+    weight: F64,
+    groups: I64,
+    *,
+    pairs: tuple[tuple[str, str], ...] = (),
+    resamples: int = 1000,
+    level: float = 0.9,
+    seed: int = 0,
+) -> BootstrapResult:
+    """Bootstrap intervals over groups (robot-days, see :func:`robot_day_groups`) of PR-AUC (average
+    precision) and ROC-AUC for each score in `scores`, and of the paired differences in `pairs`.
+
+    Args:
+        y: labels 0/1 per row.
+        scores: name -> score per row (higher: more likely positive; NaN ranks last).
+        weight: row weights (they undo negative subsampling).
+        groups: group index per row (``0..G-1``).
+        pairs: ``(a, b)`` names whose difference ``a - b`` gets an interval.
+        resamples: number of bootstrap replicates.
+        level: coverage of the percentile intervals (0.9: the 5th and 95th percentiles).
+        seed: the replicates are a function of the seed (same inputs, same intervals).
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1) (got {level})")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1 (got {resamples})")
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_groups, resamples))
+    for b in range(resamples if n_groups else 0):
+        counts[:, b] = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+    values = {}
+    for name, score in scores.items():
+        ap, auc = replicate_metrics(y, np.asarray(score, dtype=np.float64), weight, groups, counts)
+        values[name] = {"pr_auc": ap, "roc_auc": auc}
+    intervals = {name: {m: _interval(v, level) for m, v in per.items()} for name, per in values.items()}
+    differences = {
+        f"{a}-{b}": {m: _interval(values[a][m] - values[b][m], level) for m in ("pr_auc", "roc_auc")}
+        for a, b in pairs
+    }
+    return BootstrapResult(intervals, differences, resamples, n_groups, level)
+
+
+def verdict(metrics: Mapping[str, Any]) -> str | None:
+    """One plain sentence when the model does not beat the one-feature baseline or the prevalence beyond the
+    90 % interval of the difference (None when it beats both)."""
+    comparison = metrics.get("comparison") or {}
+    lost = [
+        name for name in ("prevalence", "one_feature") if not comparison.get(name, {}).get("beaten", False)
+    ]
+    if not lost:
+        return None
+    what = {"prevalence": "the prevalence (a constant score)", "one_feature": "the best single feature"}
+    return (
+        f"this model does not beat {' nor '.join(what[n] for n in lost)} beyond the 90 % interval of the "
+        f"difference ({metrics['test']['n_pos']} test positives): do not rely on it"
+    )

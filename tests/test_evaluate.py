@@ -1,0 +1,139 @@
+"""Bootstrap intervals over robot-days and the rank metrics behind them, against scikit-learn and
+brute-force references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from telemetry.stages.evaluate import DAY_MS, bootstrap_intervals, replicate_metrics, robot_day_groups
+
+rows = st.integers(2, 60)
+
+
+@st.composite
+def labelled_scores(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = draw(rows)
+    y = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), dtype=np.int8)
+    # few distinct values: ties are common
+    score = np.array(draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), dtype=np.float64)
+    weight = np.array(draw(st.lists(st.sampled_from([0.5, 1.0, 2.0, 5.0]), min_size=n, max_size=n)))
+    return y, score, weight
+
+
+@settings(max_examples=300, deadline=None)
+@given(labelled_scores(), st.integers(1, 4), st.lists(st.integers(0, 3), min_size=4, max_size=4))
+def test_replicate_metrics_equal_scikit_learn_on_the_reweighted_rows(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], n_groups: int, group_counts: list[int]
+) -> None:
+    y, score, weight = data
+    score[:: max(1, len(score) // 3)] = np.nan  # NaN ranks last
+    groups = np.arange(len(y), dtype=np.int64) % n_groups
+    counts = np.array(group_counts[:n_groups], dtype=np.float64)[:, None]
+    ap, auc = replicate_metrics(y, score, weight, groups, counts)
+    w = weight * counts[groups, 0]
+    keep = w > 0
+    ranked = np.where(np.isnan(score), -1.0, score)  # below every score drawn (scikit-learn refuses inf)
+    yk, sk, wk = y[keep], ranked[keep], w[keep]
+    if yk.any():
+        assert ap[0] == pytest.approx(average_precision_score(yk, sk, sample_weight=wk), abs=1e-9)
+    else:
+        assert np.isnan(ap[0])
+    if yk.any() and not yk.all():
+        assert auc[0] == pytest.approx(roc_auc_score(yk, sk, sample_weight=wk), abs=1e-9)
+    else:
+        assert np.isnan(auc[0])
+
+
+def test_robot_day_groups_share_a_group_per_robot_and_utc_day() -> None:
+    robots = np.array(["a", "a", "b", "a", "b"], dtype=object)
+    cutoffs = np.array([0, DAY_MS - 1, 5, DAY_MS, DAY_MS + 5], dtype=np.int64)
+    groups = robot_day_groups(robots, cutoffs)
+    assert groups[0] == groups[1]
+    assert len({groups[0], groups[2], groups[3], groups[4]}) == 4
+    assert sorted(set(groups.tolist())) == [0, 1, 2, 3]
+
+
+def _brute_interval(y, score, weight, groups, resamples, seed, level):  # type: ignore[no-untyped-def]
+    """The bootstrap written plainly: draw groups, repeat their rows, score with scikit-learn."""
+    rng = np.random.default_rng(seed)
+    n = int(groups.max()) + 1
+    values = []
+    for _ in range(resamples):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        w = weight * counts[groups]
+        keep = w > 0
+        if not y[keep].any():
+            values.append(np.nan)
+            continue
+        values.append(average_precision_score(y[keep], score[keep], sample_weight=w[keep]))
+    ok = np.array([v for v in values if np.isfinite(v)])
+    tail = (1 - level) / 2
+    return [float(q) for q in np.quantile(ok, [tail, 1 - tail])]
+
+
+@settings(max_examples=25, deadline=None)
+@given(labelled_scores(), st.integers(1, 6), st.integers(0, 10))
+def test_bootstrap_intervals_equal_a_plain_bootstrap(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], n_groups: int, seed: int
+) -> None:
+    y, score, weight = data
+    y[0] = 1  # at least one positive
+    groups = np.arange(len(y), dtype=np.int64) % n_groups
+    result = bootstrap_intervals(y, {"m": score}, weight, groups, resamples=50, seed=seed)
+    expected = _brute_interval(y, score, weight, groups, 50, seed, 0.9)
+    got = result.intervals["m"]["pr_auc"]
+    if got is None:  # fewer than half the replicates held a positive
+        return
+    assert got == pytest.approx(expected, abs=1e-9)
+    assert result.groups == min(n_groups, len(y))
+
+
+def test_intervals_are_deterministic_and_paired_differences_of_a_score_with_itself_are_zero() -> None:
+    rng = np.random.default_rng(3)
+    y = (rng.random(400) < 0.1).astype(np.int8)
+    score = y * 0.5 + rng.random(400)
+    groups = np.arange(400, dtype=np.int64) // 20
+    w = np.ones(400)
+    one = bootstrap_intervals(y, {"a": score, "b": score.copy()}, w, groups, pairs=(("a", "b"),), seed=1)
+    two = bootstrap_intervals(y, {"a": score, "b": score.copy()}, w, groups, pairs=(("a", "b"),), seed=1)
+    assert one.intervals == two.intervals
+    assert one.differences["a-b"] == {"pr_auc": [0.0, 0.0], "roc_auc": [0.0, 0.0]}
+    lo, hi = one.intervals["a"]["pr_auc"] or [np.nan, np.nan]
+    assert lo < average_precision_score(y, score) < hi
+    # a constant score's average precision is the prevalence of the replicate
+    const = bootstrap_intervals(y, {"c": np.zeros(400)}, w, groups, seed=1).intervals["c"]
+    assert const["roc_auc"] == [0.5, 0.5]
+    assert const["pr_auc"] is not None and const["pr_auc"][0] <= y.mean() <= const["pr_auc"][1]
+
+
+def test_a_better_score_beats_a_worse_one_and_one_group_gives_no_spread() -> None:
+    rng = np.random.default_rng(4)
+    y = (rng.random(2000) < 0.05).astype(np.int8)
+    good = y * 2.0 + rng.random(2000)
+    bad = rng.random(2000)
+    groups = np.arange(2000, dtype=np.int64) // 50
+    result = bootstrap_intervals(
+        y, {"good": good, "bad": bad}, np.ones(2000), groups, pairs=(("good", "bad"),), resamples=200
+    )
+    diff = result.differences["good-bad"]["pr_auc"]
+    assert diff is not None and diff[0] > 0.5
+    single = bootstrap_intervals(y, {"good": good}, np.ones(2000), np.zeros(2000, dtype=np.int64))
+    point = average_precision_score(y, good)
+    assert single.intervals["good"]["pr_auc"] == pytest.approx([point, point])
+
+
+def test_no_positive_in_most_replicates_gives_no_interval() -> None:
+    y = np.zeros(100, dtype=np.int8)
+    y[0] = 1
+    groups = np.arange(100, dtype=np.int64)  # the one positive is drawn in ~63 % of replicates...
+    got = bootstrap_intervals(y, {"m": np.arange(100.0)}, np.ones(100), groups, resamples=200)
+    assert got.intervals["m"]["pr_auc"] is not None
+    y2 = np.zeros(100, dtype=np.int8)
+    got2 = bootstrap_intervals(y2, {"m": np.arange(100.0)}, np.ones(100), groups, resamples=20)
+    assert got2.intervals["m"] == {"pr_auc": None, "roc_auc": None}  # ...and never without positives
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_intervals(y, {"m": np.arange(100.0)}, np.ones(100), groups, level=1.0)
