@@ -39,6 +39,7 @@ OVERRIDES = [
     "train.max_rounds=150",
     "train.early_stopping_rounds=25",
     "train.threads=1",
+    "train.cv_folds=1",  # one training-span fold besides the validation span: half the fits
 ]
 CONFIG = load_config(env={}, overrides=OVERRIDES)
 
