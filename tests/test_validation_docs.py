@@ -193,6 +193,7 @@ rows_st = st.lists(
     st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 20 * MINUTE), st.floats(-100, 100)),
     min_size=0,
     max_size=40,
+    unique_by=lambda r: (r[0], r[1]),  # one row per unit and time, as in the datasets (and as imported)
 )
 probes_st = st.lists(
     st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 22 * MINUTE)), min_size=1, max_size=8
@@ -218,7 +219,7 @@ def test_window_features_use_the_rows_in_the_window_before_the_cutoff(
             expected = {"mean": x.mean(), "std": x.std(), "min": x.min(), "max": x.max()}
             for stat in STATS:
                 assert np.isclose(got[f"x__{stat}__w{w}s"].iloc[i], expected[stat], equal_nan=True, atol=1e-9)
-            if len(sel):  # the latest row before the cutoff (ties: the later row of the file)
+            if len(sel):  # the latest row before the cutoff
                 last = sel[sel["time"] == sel["time"].max()]["x"].iloc[-1]
                 assert got[f"x__last__w{w}s"].iloc[i] == last
             else:
