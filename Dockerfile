@@ -44,7 +44,7 @@ RUN apt-get update \
 COPY --from=build /opt/telemetry /opt/telemetry
 COPY --chmod=0555 docker/entrypoint.sh /usr/local/bin/telemetry-entrypoint
 # HOME and the working directory are /tmp: Kubernetes mounts an emptyDir there (the root filesystem is read-only).
-# `dask worker` from this image keeps glibc's dynamic malloc thresholds (telemetry.cluster.WORKER_DASK_CONFIG).
+# `dask worker` from this image keeps glibc's dynamic malloc thresholds (telemetry.run.cluster.WORKER_DASK_CONFIG).
 ENV PATH=/opt/telemetry/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -13,7 +13,8 @@ Every variant runs in a fresh process pinned to one CPU (thread pools set to 1),
 with every run. What is timed: from reading the day zip to the Parquet file written.
 
 - ``telemetry``: ``run_features(raw, out, config, client=None)`` for that day: what a worker runs (the
-  extract task: store read, :func:`~telemetry.extract.extract_day_zip`, signal tables written as Parquet;
+  extract task: store read, :func:`~telemetry.stages.extract.extract_day_zip`, signal tables written as
+  Parquet;
   the features task: signal tables read back, align, labels, features, Parquet written; plus listing, lease
   and manifest). Stage times come from wrapping the task functions (``extract_day_zip``, ``_read_tables``,
   ``robot_features``, ``parquet_bytes``) in this process.
@@ -80,9 +81,9 @@ def run_telemetry(path: Path, quick: bool) -> dict[str, Any]:
     """The worker's code path for one robot-day, in this process, with stage times."""
     import pyarrow.parquet as pq
 
-    import telemetry.pipeline as pipeline
-    from telemetry.lineage import features_key
-    from telemetry.store import Store
+    import telemetry.run.pipeline as pipeline
+    from telemetry.contract.layout import features_key
+    from telemetry.io.store import Store
 
     config = _config(quick)
     day = day_key(quick)
@@ -142,7 +143,7 @@ def run_telemetry(path: Path, quick: bool) -> dict[str, Any]:
 def _clock_and_cutoffs(config: Any, day: Any) -> tuple[Any, Any]:
     import numpy as np
 
-    from telemetry.contract import day_bounds_ms
+    from telemetry.contract.envelope import day_bounds_ms
 
     start, end = day_bounds_ms(day.date)
     step = config.align.step_ms

@@ -6,7 +6,8 @@ Generates (once, cached under $TMPDIR) a full-rate simulated robot-day zip (benc
 ``--quick``: the robot online 15 minutes only, for tests), then times, round-robin, each in a fresh process
 pinned to one CPU so that peak RSS is the variant's own:
 
-- ``telemetry``: :func:`telemetry.extract.extract_day_zip` (validation, quarantine, dedupe, sort included);
+- ``telemetry``: :func:`telemetry.stages.extract.extract_day_zip` (validation, quarantine, dedupe, sort
+included);
 - ``stdlib``:    stdlib ``gzip`` + ``json`` per document, columns built in Python (the straightforward chain);
 - ``isal_orjson``: ``isal_zlib`` + ``orjson`` per document, columns built in Python (no validation).
 
@@ -57,7 +58,7 @@ def run_variant(name: str, path: Path, quick: bool = False) -> dict[str, Any]:
     from isal import isal_zlib
 
     from telemetry.config import load_config
-    from telemetry.extract import extract_day_zip
+    from telemetry.stages.extract import extract_day_zip
 
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)

@@ -22,9 +22,11 @@ RSS; only the stage itself is timed (reading Parquet and preparing inputs are no
 ``--repeat`` times; the table shows the best wall time (and the best CPU time, less sensitive to other load
 on a shared VM) and every run.
 
-- ``align``: :func:`telemetry.align.align` (5 sampled signals, Arrow tables in, per-tick match rows out).
-- ``labels[grid|event]``: :func:`telemetry.labels.make_examples` (the clock does not enter: timed once).
-- ``features[grid]``: :func:`telemetry.features.build_features` for all 17,280 grid cutoffs (a fixed
+- ``align``: :func:`telemetry.stages.align.align` (5 sampled signals, Arrow tables in, per-tick match rows
+out).
+- ``labels[grid|event]``: :func:`telemetry.stages.labels.make_examples` (the clock does not enter: timed
+once).
+- ``features[grid]``: :func:`telemetry.stages.features.build_features` for all 17,280 grid cutoffs (a fixed
   workload, excluded cutoffs included); ``features[event]``: for the event-mode examples.
 - ``total[grid|event]``: align + labels + features in one process (what a worker does per robot-day).
 - ``ours[numeric]``: build_features restricted to the 14 numeric fields (no categorical or event
@@ -143,8 +145,8 @@ def workload() -> Path:
     root = CACHE / f"features-seed{SEED}"
     if (root / "workload.json").exists():
         return root
-    from telemetry.contract import day_bounds_ms
-    from telemetry.simulate import FleetSpec, robot_ids, simulate_robot_days
+    from telemetry.contract.envelope import day_bounds_ms
+    from telemetry.sim.fleet import FleetSpec, robot_ids, simulate_robot_days
 
     spec = FleetSpec(robots=1, days=2, seed=SEED)
     robot_id = robot_ids(spec)[0]
@@ -220,7 +222,7 @@ class Bench:
         self.label_span = {"robot_id": self.robot_id, "start": self.start, "end": self.end}
 
     def cutoffs(self) -> np.ndarray:
-        from telemetry.labels import grid_cutoffs
+        from telemetry.stages.labels import grid_cutoffs
 
         return grid_cutoffs(self.cfg["grid"], self.start, self.end)
 
@@ -231,7 +233,7 @@ class Bench:
 
     def numeric_frame(self) -> pd.DataFrame:
         """The aligned table of the 14 numeric fields (``tick``, ``t_s`` = seconds since the span start)."""
-        from telemetry.align import align
+        from telemetry.stages.align import align
 
         aligned = align(load_tables(self.root), self.cfg["numeric"], **self.span)
         frame = aligned.frame().drop(columns="robot_id")
@@ -263,9 +265,9 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def run_ours(name: str, b: Bench) -> dict[str, Any]:
-    from telemetry.align import align
-    from telemetry.features import build_features
-    from telemetry.labels import make_examples
+    from telemetry.stages.align import align
+    from telemetry.stages.features import build_features
+    from telemetry.stages.labels import make_examples
 
     info: dict[str, Any] = {}
     if name in ("labels[grid]", "labels[event]"):
@@ -899,8 +901,8 @@ def run_variant(name: str, step_ms: int) -> dict[str, Any]:
 
 def check(step_ms: int, n: int) -> None:
     """Peers against ours (and each other) on ``n`` cutoffs: max |diff| per stat, and agreement."""
-    from telemetry.align import align
-    from telemetry.features import build_features
+    from telemetry.stages.align import align
+    from telemetry.stages.features import build_features
 
     b = Bench(workload(), step_ms)
     cutoffs = b.cutoffs()[subset(len(b.cutoffs()), n)]

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from hostile import CONFIG, DAY, build_zip, envelope, gz, member_cases, seed_corpus
 
-from telemetry.contract import member_name
-from telemetry.extract import QUARANTINE_REASONS, extract_day_zip
+from telemetry.contract.envelope import member_name
+from telemetry.stages.extract import QUARANTINE_REASONS, extract_day_zip
 
 STATS = {"iterations": 0, "documents": 0, "quarantined": 0, "crashes": 0}
 VALID = (member_name(DAY.robot_id, 1793577600500, 0), gz(envelope(0)))

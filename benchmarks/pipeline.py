@@ -13,10 +13,10 @@ times; the table shows the best wall time of each and every run:
 - ``in-process``: ``run_features(..., client=None)``, every task one after another in this process. Its
   tasks are timed by wrapping ``_extract_if_needed`` and ``compute_partition`` (a few microseconds each):
   **their sum is the sum of stage times**, the work a single core has to do.
-- ``dask-1``, ``dask-2``: the LocalCluster of ``telemetry.cluster.connect`` (``local_cluster``:
+- ``dask-1``, ``dask-2``: the LocalCluster of ``telemetry.run.cluster.connect`` (``local_cluster``:
   ``n_workers=w``, one thread each, worker processes, its nanny settings) and ``run_features(...,
   client=client)``. Cluster start-up and the workers' imports (a ``client.run`` that
-  imports ``telemetry.pipeline``) are done and timed before the run, not inside it: a long-lived cluster
+  imports ``telemetry.run.pipeline``) are done and timed before the run, not inside it: a long-lived cluster
   pays them once. Per-task compute times come from the scheduler's task stream (``get_task_stream``); peak
   worker memory is the max over workers of their ``ru_maxrss``, cross-checked by sampling
   ``psutil.Process().memory_info().rss`` on every worker every 0.5 s from a background thread.
@@ -109,15 +109,15 @@ ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "
 
 
 def _spec() -> Any:
-    from telemetry.simulate import FleetSpec
+    from telemetry.sim.fleet import FleetSpec
 
     return FleetSpec(robots=ROBOTS, days=DAYS, seed=SEED)
 
 
 def raw_store() -> Path:
     """The simulated fleet (default faults), cached under $TMPDIR."""
-    from telemetry.simulate import simulate_fleet
-    from telemetry.store import Store
+    from telemetry.io.store import Store
+    from telemetry.sim.fleet import simulate_fleet
 
     spec = _spec()
     marker = RAW.with_suffix(".json")
@@ -280,16 +280,16 @@ def _cpu_account(ours: dict[str, float], busy: float, wall: float) -> dict[str, 
 
 
 def _warm() -> int:
-    import telemetry.pipeline  # noqa: F401 - the worker's imports, paid once per worker
+    import telemetry.run.pipeline  # noqa: F401 - the worker's imports, paid once per worker
 
     return os.getpid()
 
 
 def run_variant(name: str, raw_dir: Path) -> dict[str, Any]:
     """One timed run of `name` in this (fresh) process, then the same call again (every task a no-op)."""
-    import telemetry.pipeline as tp
+    import telemetry.run.pipeline as tp
     from telemetry.config import load_config
-    from telemetry.store import Store
+    from telemetry.io.store import Store
 
     spec = _spec()
     start, end = spec.start, spec.start + dt.timedelta(days=spec.days - 1)
@@ -383,9 +383,9 @@ def run_variant(name: str, raw_dir: Path) -> dict[str, Any]:
 
 
 def _local_cluster(workers: int) -> Any:
-    """The LocalCluster ``telemetry.cluster.connect`` starts, with `workers` single-threaded processes."""
-    from telemetry.cluster import local_cluster
+    """The LocalCluster ``telemetry.run.cluster.connect`` starts, with `workers` single-threaded processes."""
     from telemetry.config import load_config
+    from telemetry.run.cluster import local_cluster
 
     return local_cluster(load_config(env={}, overrides=[f"cluster.workers={workers}"]).cluster)
 
@@ -432,8 +432,8 @@ def _late_day(raw_dir: Path) -> tuple[Any, list[tuple[str, bytes]], str]:
     again (deterministic). When the fleet has none, the first robot-day's first version is its full zip
     without the last tenth of its members (envelopes not uploaded yet).
     """
-    from telemetry.contract import DayKey
-    from telemetry.simulate import simulate_robot_days
+    from telemetry.contract.layout import DayKey
+    from telemetry.sim.fleet import simulate_robot_days
 
     spec = _spec()
     truth = json.loads((raw_dir / f"fleet={spec.fleet}" / "_truth" / "ground_truth.json").read_bytes())
@@ -453,11 +453,12 @@ def run_incremental(raw_dir: Path) -> dict[str, Any]:
     import pandas as pd
     from distributed import get_task_stream
 
-    import telemetry.pipeline as tp
+    import telemetry.run.pipeline as tp
     from telemetry.config import load_config
-    from telemetry.lineage import features_key, read_lineage
-    from telemetry.simulate import build_day_zip
-    from telemetry.store import Store
+    from telemetry.contract.layout import features_key
+    from telemetry.io.lineage import read_lineage
+    from telemetry.io.store import Store
+    from telemetry.sim.fleet import build_day_zip
 
     spec = _spec()
     start, end = spec.start, spec.start + dt.timedelta(days=spec.days - 1)

@@ -38,14 +38,14 @@ ONE_CORE_ENV = {
 
 def fleet_spec(quick: bool = False) -> Any:
     """The simulated fleet: one robot, one day, seed 2026 (``quick``: online 15 minutes)."""
-    from telemetry.simulate import FleetSpec
+    from telemetry.sim.fleet import FleetSpec
 
     return FleetSpec(robots=1, days=1, seed=SEED, hours=QUICK_HOURS if quick else 24.0)
 
 
 def robot_day_zip(quick: bool = False) -> Path:
     """The day zip of the workload (default faults), simulated once and cached."""
-    from telemetry.simulate import build_day_zip, robot_ids, simulate_robot_days
+    from telemetry.sim.fleet import build_day_zip, robot_ids, simulate_robot_days
 
     spec = fleet_spec(quick)
     suffix = "-quick" if quick else ""
@@ -62,9 +62,9 @@ def robot_day_zip(quick: bool = False) -> Path:
 
 
 def day_key(quick: bool = False) -> Any:
-    """The :class:`telemetry.contract.DayKey` of the workload's robot-day."""
-    from telemetry.contract import parse_day_zip_key
-    from telemetry.simulate import robot_ids
+    """The :class:`telemetry.contract.layout.DayKey` of the workload's robot-day."""
+    from telemetry.contract.layout import parse_day_zip_key
+    from telemetry.sim.fleet import robot_ids
 
     spec = fleet_spec(quick)
     day = parse_day_zip_key(f"fleet={spec.fleet}/date={spec.start.isoformat()}/{robot_ids(spec)[0]}.zip")

@@ -7,7 +7,8 @@ with examples that the tests execute. In data-flow order:
 - raw data: :class:`Store`, :func:`open_store`, :func:`list_robot_days`, :func:`list_versions`,
   :func:`read_signals` (one robot's samples for a time span, per signal), :func:`extract_day_zip`;
 - stages (pure functions): :func:`align_signals` (the nearest-time join; it is
-  ``telemetry.align.align``, exported under this name so that the module ``telemetry.align`` stays a
+  ``telemetry.stages.align.align``, exported under this name so that the module ``telemetry.stages.align``
+  stays a
   module), :func:`make_examples` (cutoffs, labels, exclusions), :func:`build_features`,
   :func:`robot_features` (all three for one robot and span), :func:`feature_names`,
   :func:`parse_feature_name`;
@@ -29,10 +30,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from telemetry._version import __version__
-from telemetry.align import Aligned
-from telemetry.align import align as align_signals
 from telemetry.config import Secret, SignalSpec, TelemetryConfig, load_config
-from telemetry.contract import DayKey
+from telemetry.contract.layout import DayKey
 from telemetry.errors import (
     ConfigError,
     DataContractError,
@@ -42,9 +41,11 @@ from telemetry.errors import (
     TelemetryError,
     VersionNotFoundError,
 )
-from telemetry.extract import Extraction, ExtractReport, QuarantineRecord, extract_day_zip
-from telemetry.features import FeatureName, build_features, feature_names, parse_feature_name
-from telemetry.labels import ExampleSet, make_examples
+from telemetry.stages.align import Aligned
+from telemetry.stages.align import align as align_signals
+from telemetry.stages.extract import Extraction, ExtractReport, QuarantineRecord, extract_day_zip
+from telemetry.stages.features import FeatureName, build_features, feature_names, parse_feature_name
+from telemetry.stages.labels import ExampleSet, make_examples
 
 if TYPE_CHECKING:
     from telemetry.api import (
@@ -57,8 +58,8 @@ if TYPE_CHECKING:
         read_signals,
         to_epoch_ms,
     )
-    from telemetry.cluster import cluster_spec, connect, dashboard_url
-    from telemetry.models import (
+    from telemetry.importers.csv import TabularSpec, import_csv
+    from telemetry.io.registry import (
         FeatureSet,
         Model,
         TrainedModel,
@@ -68,10 +69,16 @@ if TYPE_CHECKING:
         train_models,
         write_model,
     )
-    from telemetry.pipeline import FeaturesSummary, RobotFeatures, robot_features, run_extract, run_features
-    from telemetry.simulate import FaultRates, FleetSpec, GroundTruth, simulate_fleet
-    from telemetry.store import RawObject, Store
-    from telemetry.tabular import TabularSpec, import_csv
+    from telemetry.io.store import RawObject, Store
+    from telemetry.run.cluster import cluster_spec, connect, dashboard_url
+    from telemetry.run.pipeline import (
+        FeaturesSummary,
+        RobotFeatures,
+        robot_features,
+        run_extract,
+        run_features,
+    )
+    from telemetry.sim.fleet import FaultRates, FleetSpec, GroundTruth, simulate_fleet
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
@@ -87,7 +94,7 @@ _LAZY: dict[str, str] = {
         ),
         "telemetry.api",
     ),
-    **dict.fromkeys(("cluster_spec", "connect", "dashboard_url"), "telemetry.cluster"),
+    **dict.fromkeys(("cluster_spec", "connect", "dashboard_url"), "telemetry.run.cluster"),
     **dict.fromkeys(
         (
             "FeatureSet",
@@ -99,15 +106,15 @@ _LAZY: dict[str, str] = {
             "train_models",
             "write_model",
         ),
-        "telemetry.models",
+        "telemetry.io.registry",
     ),
     **dict.fromkeys(
         ("FeaturesSummary", "RobotFeatures", "robot_features", "run_extract", "run_features"),
-        "telemetry.pipeline",
+        "telemetry.run.pipeline",
     ),
-    **dict.fromkeys(("FaultRates", "FleetSpec", "GroundTruth", "simulate_fleet"), "telemetry.simulate"),
-    **dict.fromkeys(("RawObject", "Store"), "telemetry.store"),
-    **dict.fromkeys(("TabularSpec", "import_csv"), "telemetry.tabular"),
+    **dict.fromkeys(("FaultRates", "FleetSpec", "GroundTruth", "simulate_fleet"), "telemetry.sim.fleet"),
+    **dict.fromkeys(("RawObject", "Store"), "telemetry.io.store"),
+    **dict.fromkeys(("TabularSpec", "import_csv"), "telemetry.importers.csv"),
 }
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Analyst entry points that do I/O: stores, raw signals, committed outputs and the feature store.
 
 Everything here is re-exported by :mod:`telemetry` (see ``telemetry.__all__``). Functions accept a store URL
-(a local directory or ``s3://bucket/prefix``) or an open :class:`~telemetry.store.Store`, take times as
+(a local directory or ``s3://bucket/prefix``) or an open :class:`~telemetry.io.store.Store`, take times as
 ``datetime``/``date``/ISO strings/epoch milliseconds (naive times are UTC), and return pandas objects
 (or a Dask DataFrame with ``read_features(..., lazy=True)``).
 
@@ -30,18 +30,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from telemetry.config import TelemetryConfig, load_config
-from telemetry.contract import day_of_ms
+from telemetry.contract.envelope import day_of_ms
+from telemetry.contract.layout import EXTRACT_PREFIX, FEATURES_PREFIX, QUARANTINE_PREFIX, day_zip_key
 from telemetry.errors import NothingToDoError
-from telemetry.extract import (
+from telemetry.io.registry import FeatureSet, list_feature_partitions
+from telemetry.io.registry import read_features as _read_feature_set
+from telemetry.io.store import Store
+from telemetry.stages.extract import (
     QUARANTINE_SCHEMA,
     extract_day_zip,
     rows_in_range,
     signal_table_schema,
     sorted_unique,
 )
-from telemetry.models import FeatureSet, list_feature_partitions
-from telemetry.models import read_features as _read_feature_set
-from telemetry.store import Store
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -176,7 +177,9 @@ def list_versions(store: StoreLike, fleet: str, date: DateLike, robot: str) -> p
     [['fleet=acme-dc3/date=2026-11-02/amr-0001.zip', True]]
     """
     day = _date(date, "date")
-    key = f"fleet={fleet}/date={day}/{robot}.zip"
+    if day is None:
+        raise ValueError("'date' must be a date or 'YYYY-MM-DD' (got None)")
+    key = day_zip_key(fleet, day, robot)
     objects = open_store(store).list_versions(key)
     return pd.DataFrame(
         {
@@ -217,8 +220,8 @@ def read_signals(
     Returns:
         Per signal name, a DataFrame with ``robot_id``, ``ts`` (int64 epoch ms UTC), the signal's fields
         (registry order) and ``time`` (the same instant as a UTC ``Timestamp``, for plots), sorted by ``ts``.
-        The result can be passed to :func:`~telemetry.align.align` and
-        :func:`~telemetry.labels.make_examples` as ``tables``.
+        The result can be passed to :func:`~telemetry.stages.align.align` and
+        :func:`~telemetry.stages.labels.make_examples` as ``tables``.
 
     Raises:
         NothingToDoError: no day zip of that robot covers the span.
@@ -272,27 +275,6 @@ def read_signals(
     return frames
 
 
-def _output_days(
-    out: Store, prefix: str, suffix: str, fleet: str | None, start: dt.date | None, end: dt.date | None
-) -> list[tuple[str, dt.date, str, str]]:
-    """``(fleet, date, robot, key)`` of the per-robot-day outputs under ``prefix`` (e.g. ``_extract/``)."""
-    found = []
-    for key in out.list_keys(prefix + (f"fleet={fleet}/" if fleet else "")):
-        parts = key[len(prefix) :].split("/")
-        if len(parts) != 3 or not parts[0].startswith("fleet=") or not parts[1].startswith("date="):
-            continue
-        if not parts[2].endswith(suffix):
-            continue
-        try:
-            date = dt.date.fromisoformat(parts[1][len("date=") :])
-        except ValueError:
-            continue
-        if (start is not None and date < start) or (end is not None and date > end):
-            continue
-        found.append((parts[0][len("fleet=") :], date, parts[2][: -len(suffix)], key))
-    return sorted(found)
-
-
 def read_extraction_reports(
     out: StoreLike, fleet: str | None = None, start: DateLike | None = None, end: DateLike | None = None
 ) -> pd.DataFrame:
@@ -317,15 +299,15 @@ def read_extraction_reports(
     """
     store = open_store(out)
     rows = []
-    for fleet_, date, robot, key in _output_days(
-        store, "_extract/", ".json", fleet, _date(start, "start"), _date(end, "end")
+    for day, key in store.list_partitions(
+        EXTRACT_PREFIX, ".json", fleet, _date(start, "start"), _date(end, "end")
     ):
         doc = json.loads(store.read_bytes(key))
         report = doc["report"]
         row: dict[str, Any] = {
-            "fleet": fleet_,
-            "date": date,
-            "robot_id": robot,
+            "fleet": day.fleet,
+            "date": day.date,
+            "robot_id": day.robot_id,
             "key": doc["raw"]["key"],
             "version": doc["raw"]["version"],
         }
@@ -361,8 +343,8 @@ def read_quarantine(
     store = open_store(out)
     tables = [
         pq.read_table(io.BytesIO(store.read_bytes(key)))
-        for *_, key in _output_days(
-            store, "quarantine/", ".parquet", fleet, _date(start, "start"), _date(end, "end")
+        for _, key in store.list_partitions(
+            QUARANTINE_PREFIX, ".parquet", fleet, _date(start, "start"), _date(end, "end")
         )
     ]
     if not tables:
@@ -374,7 +356,7 @@ def read_quarantine(
 
 
 def _only_fleet(store: Store) -> str:
-    fleets = sorted({key.split("/")[1][len("fleet=") :] for key in store.list_keys("features/fleet=")})
+    fleets = sorted({day.fleet for day, _ in store.list_partitions(FEATURES_PREFIX, ".parquet")})
     if len(fleets) != 1:
         raise NothingToDoError(
             f"pass fleet=...: {store.url}/features/ holds "
@@ -429,8 +411,9 @@ def read_features(
         start: first UTC day, inclusive; end: last UTC day, inclusive (default: every day).
         robots: only these robots.
         lazy: False (default): read everything now into a
-            :class:`~telemetry.models.FeatureSet` (``.frame`` is the pandas DataFrame; what
-            :func:`~telemetry.models.train_models` and :func:`~telemetry.models.score_features` take).
+            :class:`~telemetry.io.registry.FeatureSet` (``.frame`` is the pandas DataFrame; what
+            :func:`~telemetry.io.registry.train_models` and :func:`~telemetry.io.registry.score_features`
+            take).
             True: a Dask DataFrame with one partition per robot-day, read when computed (on the cluster
             of the current ``distributed.Client``, if any).
 

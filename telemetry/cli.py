@@ -21,13 +21,20 @@ from typing import Any
 import yaml
 
 from telemetry._version import __version__
-from telemetry.cluster import cluster_spec, connect, dashboard_url
 from telemetry.config import TelemetryConfig, config_reference_markdown, config_to_dict, load_config
-from telemetry.contract import DayKey
+from telemetry.contract.layout import DayKey, features_key
 from telemetry.errors import ConfigError, NothingToDoError, TelemetryError
-from telemetry.extract import ExtractReport
-from telemetry.lineage import features_key, load_run, read_lineage
-from telemetry.models import (
+from telemetry.importers.csv import (
+    EventTable,
+    TabularSpec,
+    UnitsReport,
+    config_yaml,
+    import_csv,
+    import_units,
+    registry_config,
+)
+from telemetry.io.lineage import load_run, read_lineage
+from telemetry.io.registry import (
     TrainedModel,
     failure_catches,
     load_model,
@@ -37,20 +44,13 @@ from telemetry.models import (
     write_model,
     write_scores,
 )
-from telemetry.pipeline import FeaturesSummary, run_extract, run_features
+from telemetry.io.store import RawObject, Store
+from telemetry.run.cluster import cluster_spec, connect, dashboard_url
+from telemetry.run.pipeline import FeaturesSummary, run_extract, run_features
 from telemetry.sim.cobot import CobotSpec, cobot_config, simulate_cobots
-from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
+from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
 from telemetry.stages.evaluate import verdict
-from telemetry.store import RawObject, Store
-from telemetry.tabular import (
-    EventTable,
-    TabularSpec,
-    UnitsReport,
-    config_yaml,
-    import_csv,
-    import_units,
-    registry_config,
-)
+from telemetry.stages.extract import ExtractReport
 
 __all__ = ["main"]
 

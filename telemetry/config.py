@@ -239,7 +239,7 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "offline",
     "low_coverage",
 )
-"""Exclusion reasons of candidate cutoffs, in evaluation order (``telemetry.labels`` applies them)."""
+"""Exclusion reasons of candidate cutoffs, in evaluation order (``telemetry.stages.labels`` applies them)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -363,7 +363,7 @@ class FeaturesConfig:
 
 
 DEFAULT_FAILURE_CODES: tuple[str, ...] = ("MOTOR_OVERHEAT", "LOCALIZATION_LOST", "BATTERY_BROWNOUT", "E_STOP")
-"""The simulator's failure codes (``telemetry.simulate.FAILURE_CODES``; a test keeps the two equal)."""
+"""The simulator's failure codes (``telemetry.sim.fleet.FAILURE_CODES``; a test keeps the two equal)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -691,7 +691,7 @@ class RunConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterConfig:
-    """Which Dask cluster runs the pipeline (see `telemetry.cluster.connect`)."""
+    """Which Dask cluster runs the pipeline (see `telemetry.run.cluster.connect`)."""
 
     kind: Literal["local", "address", "kubernetes"] = _f(
         "local",

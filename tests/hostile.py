@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telemetry.config import TelemetryConfig, load_config
-from telemetry.contract import DayKey, day_bounds_ms, member_name
+from telemetry.contract.envelope import day_bounds_ms, member_name
+from telemetry.contract.layout import DayKey
 
 CONFIG = load_config(env={})
 DAY = DayKey("acme-dc3", dt.date(2026, 11, 2), "amr-0001")

@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow as pa
 
 from telemetry.config import SignalSpec, TelemetryConfig
-from telemetry.extract import signal_table_schema
-from telemetry.features import feature_names
+from telemetry.stages.extract import signal_table_schema
+from telemetry.stages.features import feature_names
 
 __all__ = [
     "Sample",

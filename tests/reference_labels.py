@@ -1,9 +1,10 @@
 """A deliberately simple, slow reference of docs/time-semantics.md section 2 (cutoffs, labels, exclusions).
 
 Written straight from the text, one candidate and one failure at a time, with plain Python integers; the
-property tests compare :func:`telemetry.labels.make_examples` with it. It shares nothing with the fast
-implementation but the choices documented in the ``telemetry.labels`` module docstring (failure order,
-whole-millisecond durations, the subsampling hash) and the :class:`~telemetry.labels.ExampleSet` container.
+property tests compare :func:`telemetry.stages.labels.make_examples` with it. It shares nothing with the fast
+implementation but the choices documented in the ``telemetry.stages.labels`` module docstring (failure order,
+whole-millisecond durations, the subsampling hash) and the :class:`~telemetry.stages.labels.ExampleSet`
+container.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from telemetry.config import TelemetryConfig
-from telemetry.labels import ExampleSet
+from telemetry.stages.labels import ExampleSet
 
 REASONS = ("other_failure", "near_failure", "unobserved_failure", "offline", "low_coverage")
 MASK = (1 << 64) - 1

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import make_table, reference_align, reference_match_rates
 
-from telemetry.align import _tick_counts, align
 from telemetry.config import AlignConfig, FeaturesConfig, SignalSpec, TelemetryConfig
+from telemetry.stages.align import _tick_counts, align
 
 # a multiple of 3000 ms, plus 7 ms: grids of 250/500/1000/1500 ms do not start on it
 BASE = 1_790_000_001_000 + 7

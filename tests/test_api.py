@@ -93,9 +93,10 @@ def test_all_is_sorted_unique_and_star_import_works() -> None:
 
 def test_import_telemetry_is_cheap_and_keeps_submodules() -> None:
     """Workers import the package to unpickle tasks: Dask, LightGBM, fsspec and matplotlib load on first use
-    of a name that needs them. ``telemetry.align`` stays the module (the function is ``align_signals``)."""
+    of a name that needs them. ``telemetry.stages.align`` stays the module (the function is
+    ``align_signals``)."""
     code = (
-        "import sys, types, telemetry, telemetry.align as a\n"
+        "import sys, types, telemetry, telemetry.stages.align as a\n"
         "heavy = [m for m in ('dask', 'distributed', 'lightgbm', 'fsspec', 's3fs', 'matplotlib') "
         "if m in sys.modules]\n"
         "assert isinstance(a, types.ModuleType) and telemetry.align_signals is a.align, a\n"

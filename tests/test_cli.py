@@ -17,8 +17,8 @@ import pytest
 from telemetry.cli import main
 from telemetry.config import S3Config, load_config
 from telemetry.errors import ConfigError
-from telemetry.extract import extract_day_zip
-from telemetry.simulate import (
+from telemetry.io.store import Store
+from telemetry.sim.fleet import (
     FaultRates,
     FleetSpec,
     GroundTruth,
@@ -26,7 +26,7 @@ from telemetry.simulate import (
     simulate_fleet,
     simulate_robot_days,
 )
-from telemetry.store import Store
+from telemetry.stages.extract import extract_day_zip
 
 START = dt.date(2026, 11, 2)
 

@@ -1,4 +1,4 @@
-"""telemetry.cluster: the printable DaskCluster resource (validated against the CRD shipped inside
+"""telemetry.run.cluster: the printable DaskCluster resource (validated against the CRD shipped inside
 dask-kubernetes and against Kubernetes' own schemas, its commands run by the installed distributed), and
 real clients: a LocalCluster of processes, an existing scheduler (the conftest processes), failures."""
 
@@ -27,7 +27,9 @@ from dask_kubernetes.operator.controller.controller import (
 )
 
 from telemetry.cli import add_cluster_options, cluster_overrides, main
-from telemetry.cluster import (
+from telemetry.config import TelemetryConfig, load_config
+from telemetry.errors import ConfigError, TelemetryError
+from telemetry.run.cluster import (
     SCHEDULER_COMMAND,
     WORKER_COMMAND,
     WORKER_ENV,
@@ -35,8 +37,6 @@ from telemetry.cluster import (
     connect,
     dashboard_url,
 )
-from telemetry.config import TelemetryConfig, load_config
-from telemetry.errors import ConfigError, TelemetryError
 
 if TYPE_CHECKING:
     from conftest import DaskProcesses

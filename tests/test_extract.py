@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telemetry.config import TelemetryConfig, load_config
-from telemetry.contract import DayKey, day_bounds_ms, member_name
-from telemetry.extract import QUARANTINE_REASONS, _stored_entries, extract_day_zip, signal_table_schema
+from telemetry.contract.envelope import day_bounds_ms, member_name
+from telemetry.contract.layout import DayKey
+from telemetry.stages.extract import QUARANTINE_REASONS, _stored_entries, extract_day_zip, signal_table_schema
 
 CONFIG = load_config()
 DAY = DayKey("acme-dc3", dt.date(2026, 11, 2), "amr-0001")
@@ -493,7 +494,7 @@ def test_sorted_unique_fast_path_equals_the_general_sort(
     split: int,
 ) -> None:
     """The ts-first path (already sorted, concatenated sorted parts, ties) gives the general path's rows."""
-    from telemetry.extract import _sorted_unique_general, sorted_unique
+    from telemetry.stages.extract import _sorted_unique_general, sorted_unique
 
     n = len(ts)
     ts = sorted(ts) if presorted else ts

@@ -30,11 +30,11 @@ import pytest
 
 from telemetry.cli import main
 from telemetry.config import S3Config, Secret, load_config
-from telemetry.contract import DayKey
-from telemetry.lineage import LEASE_KEY, RunLease, features_key, lineage_key
-from telemetry.pipeline import run_features
-from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
-from telemetry.store import Store
+from telemetry.contract.layout import LEASE_KEY, DayKey, features_key, lineage_key
+from telemetry.io.lineage import RunLease
+from telemetry.io.store import Store
+from telemetry.run.pipeline import run_features
+from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
 
 START = dt.date(2026, 11, 2)
 TELEMETRY = str(Path(sys.executable).with_name("telemetry"))

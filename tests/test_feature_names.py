@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from telemetry.config import load_config
-from telemetry.features import (
+from telemetry.stages.features import (
     BASELINE_STAT,
     CATEGORICAL_STATS,
     NUMERIC_STATS,

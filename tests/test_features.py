@@ -33,17 +33,17 @@ from test_align import (
     tolerances,
 )
 
-from telemetry.align import align
 from telemetry.config import TelemetryConfig
-from telemetry.contract import DAY_MS
-from telemetry.features import (
+from telemetry.contract.envelope import DAY_MS
+from telemetry.run.pipeline import robot_features
+from telemetry.stages.align import align
+from telemetry.stages.features import (
     EXAMPLE_COLUMNS,
     _column_sums,
     build_features,
     feature_names,
     parse_feature_name,
 )
-from telemetry.pipeline import robot_features
 
 Rows = dict[str, list[dict[str, Any]]]  # signal name -> rows; a signal without an entry has no table
 

@@ -38,9 +38,9 @@ from kube import (
 
 from telemetry import __version__
 from telemetry.cli import main
-from telemetry.cluster import SCHEDULER_COMMAND, WORKER_COMMAND, WORKER_ENV, cluster_spec
 from telemetry.config import config_to_dict, load_config
-from telemetry.contract import ROBOT_ID_RE
+from telemetry.contract.envelope import ROBOT_ID_RE
+from telemetry.run.cluster import SCHEDULER_COMMAND, WORKER_COMMAND, WORKER_ENV, cluster_spec
 
 if TYPE_CHECKING:
     from conftest import DaskProcesses

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from telemetry.config import HistoryConfig, TelemetryConfig, load_config
 from telemetry.errors import ConfigError, DataContractError
-from telemetry.features import feature_table_schema
-from telemetry.simulate import FAILURE_CODES
+from telemetry.sim.fleet import FAILURE_CODES
+from telemetry.stages.features import feature_table_schema
 from telemetry.stages.history import (
     HistoryName,
     history_codes,
@@ -28,7 +28,7 @@ from telemetry.stages.history import (
     history_kinds,
     parse_history_name,
 )
-from telemetry.train import feature_columns
+from telemetry.stages.train import feature_columns
 
 DAY_MS = 86_400_000
 BASE = 1_795_000_000_000  # an epoch-ms instant in 2026

@@ -15,7 +15,7 @@ from hostile import CONFIG, DAY, Case, build_zip, container_cases, member_cases,
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from telemetry.extract import QUARANTINE_REASONS, Extraction, extract_day_zip
+from telemetry.stages.extract import QUARANTINE_REASONS, Extraction, extract_day_zip
 
 MEMBER_CASES = member_cases()
 CONTAINER_CASES = container_cases()
@@ -94,7 +94,7 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 from hostile import DAY
 from telemetry.config import load_config
-from telemetry.extract import extract_day_zip
+from telemetry.stages.extract import extract_day_zip
 paths = sorted(Path({corpus!r}).iterdir())
 blobs = [(p.name, p.read_bytes()) for p in paths]
 config = load_config(env={{}})

@@ -30,8 +30,8 @@ from kube import (
 
 from telemetry import __version__
 from telemetry.cli import main
-from telemetry.cluster import WORKER_ENV
 from telemetry.config import load_config
+from telemetry.run.cluster import WORKER_ENV
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 BIN = Path(sys.executable).parent

@@ -1,4 +1,4 @@
-"""Cutoffs, labels and exclusions: the vectorised :mod:`telemetry.labels` equals the loop reference
+"""Cutoffs, labels and exclusions: the vectorised :mod:`telemetry.stages.labels` equals the loop reference
 (``tests/reference_labels.py``) exactly, is invariant to the partitioning of the span, and on a simulated
 robot-day accounts for every visible failure."""
 
@@ -29,9 +29,10 @@ from telemetry.config import (
     TelemetryConfig,
     load_config,
 )
-from telemetry.contract import day_bounds_ms
+from telemetry.contract.envelope import day_bounds_ms
 from telemetry.errors import ConfigError, DataContractError
-from telemetry.labels import (
+from telemetry.sim.fleet import FleetSpec, robot_ids, simulate_robot_days
+from telemetry.stages.labels import (
     EXAMPLE_COLUMNS,
     EXCLUSION_REASONS,
     ExampleSet,
@@ -40,7 +41,6 @@ from telemetry.labels import (
     grid_cutoffs,
     make_examples,
 )
-from telemetry.simulate import FleetSpec, robot_ids, simulate_robot_days
 
 BASE = 1_700_000_000_000  # a multiple of every grid step used here
 ROBOT = "amr-0007"

@@ -20,12 +20,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from telemetry.config import TelemetryConfig, load_config
-from telemetry.contract import DayKey, day_bounds_ms
-from telemetry.features import feature_table_schema
-from telemetry.lineage import read_lineage
-from telemetry.pipeline import halo_days, halo_ms, history_days, robot_features, run_features
-from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
-from telemetry.store import Store
+from telemetry.contract.envelope import day_bounds_ms
+from telemetry.contract.layout import DayKey
+from telemetry.io.lineage import read_lineage
+from telemetry.io.store import Store
+from telemetry.run.pipeline import halo_days, halo_ms, history_days, robot_features, run_features
+from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
+from telemetry.stages.features import feature_table_schema
 
 START = dt.date(2026, 11, 2)
 
@@ -188,7 +189,7 @@ def test_release_freed_memory_returns_a_fragmented_heap_to_the_system() -> None:
     glibc's default thresholds as the workers have them."""
     code = """
 import json, numpy as np, psutil
-from telemetry.pipeline import _release_freed_memory
+from telemetry.run.pipeline import _release_freed_memory
 rss = lambda: psutil.Process().memory_info().rss
 big, keep = [], []
 for _ in range(2000):

@@ -13,11 +13,11 @@ import pytest
 from test_pipeline import late_upload
 
 from telemetry.config import S3Config, load_config
-from telemetry.contract import DayKey
-from telemetry.lineage import features_key, load_run, read_lineage
-from telemetry.pipeline import run_features
-from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
-from telemetry.store import Store
+from telemetry.contract.layout import DayKey, features_key
+from telemetry.io.lineage import load_run, read_lineage
+from telemetry.io.store import Store
+from telemetry.run.pipeline import run_features
+from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
 
 START = dt.date(2026, 11, 2)
 END = START + dt.timedelta(days=2)

@@ -15,10 +15,11 @@ import pytest
 
 from telemetry.cli import main
 from telemetry.config import S3Config
+from telemetry.contract.layout import LEASE_KEY
 from telemetry.errors import LockedError
-from telemetry.lineage import LEASE_KEY, RunLease
-from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
-from telemetry.store import Store
+from telemetry.io.lineage import RunLease
+from telemetry.io.store import Store
+from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
 
 START = dt.date(2026, 11, 2)
 PACKAGE = Path(__file__).parents[1] / "telemetry"

@@ -37,13 +37,13 @@ import pyarrow as pa
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from telemetry.align import Aligned, align
 from telemetry.config import TelemetryConfig, load_config
-from telemetry.contract import day_bounds_ms
-from telemetry.extract import extract_day_zip
-from telemetry.features import build_features
-from telemetry.labels import make_examples
-from telemetry.simulate import FleetSpec, build_day_zip, robot_ids, simulate_robot_days
+from telemetry.contract.envelope import day_bounds_ms
+from telemetry.sim.fleet import FleetSpec, build_day_zip, robot_ids, simulate_robot_days
+from telemetry.stages.align import Aligned, align
+from telemetry.stages.extract import extract_day_zip
+from telemetry.stages.features import build_features
+from telemetry.stages.labels import make_examples
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,9 @@ import yaml
 
 from telemetry.cli import main
 from telemetry.config import TelemetryConfig, load_config
-from telemetry.extract import extract_day_zip
-from telemetry.models import read_features, train_models
-from telemetry.pipeline import run_extract, run_features
+from telemetry.io.registry import read_features, train_models
+from telemetry.io.store import Store
+from telemetry.run.pipeline import run_extract, run_features
 from telemetry.sim.cobot import (
     COBOT_SIGNALS,
     STOP_CODES,
@@ -30,8 +30,8 @@ from telemetry.sim.cobot import (
     simulate_cobot_days,
     simulate_cobots,
 )
-from telemetry.simulate import build_day_zip
-from telemetry.store import Store
+from telemetry.sim.fleet import build_day_zip
+from telemetry.stages.extract import extract_day_zip
 
 START = dt.date(2026, 11, 2)
 

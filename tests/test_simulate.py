@@ -21,8 +21,9 @@ import pandas as pd
 import pytest
 
 from telemetry.config import DEFAULT_SIGNALS, SignalSpec
-from telemetry.contract import DayKey, day_bounds_ms, envelope_json_schema, parse_member_name
-from telemetry.simulate import (
+from telemetry.contract.envelope import day_bounds_ms, envelope_json_schema, parse_member_name
+from telemetry.contract.layout import DayKey
+from telemetry.sim.fleet import (
     FAILURE_CODES,
     FaultRates,
     FleetSpec,

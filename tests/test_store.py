@@ -1,4 +1,4 @@
-"""telemetry.store on a local directory, an in-memory fsspec store and the real moto S3 server."""
+"""telemetry.io.store on a local directory, an in-memory fsspec store and the real moto S3 server."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import fsspec
 import pytest
 import s3fs
 
-import telemetry.store as store_module
+import telemetry.io.store as store_module
 from telemetry.config import S3Config, Secret, StoreConfig, TelemetryConfig
-from telemetry.contract import DayKey, day_zip_key
+from telemetry.contract.layout import DayKey, day_zip_key
 from telemetry.errors import StoreError, VersionNotFoundError
-from telemetry.store import TRANSIENT_ERRORS, RawObject, Store, TransientStoreError
+from telemetry.io.store import TRANSIENT_ERRORS, RawObject, Store, TransientStoreError
 
 D1, D2, D3 = dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)
 FLEETS = ("acme-dc3", "beta")

@@ -18,12 +18,19 @@ from hypothesis import strategies as st
 
 from telemetry.cli import main
 from telemetry.config import TelemetryConfig, load_config
-from telemetry.contract import DAY_MS, day_bounds_ms
+from telemetry.contract.envelope import DAY_MS, day_bounds_ms
 from telemetry.errors import DataContractError
-from telemetry.extract import extract_day_zip
-from telemetry.pipeline import halo_days, plan_partitions, run_features
-from telemetry.store import RawObject, Store
-from telemetry.tabular import EventTable, ImportReport, TabularSpec, field_name, import_csv, registry_config
+from telemetry.importers.csv import (
+    EventTable,
+    ImportReport,
+    TabularSpec,
+    field_name,
+    import_csv,
+    registry_config,
+)
+from telemetry.io.store import RawObject, Store
+from telemetry.run.pipeline import halo_days, plan_partitions, run_features
+from telemetry.stages.extract import extract_day_zip
 
 
 def _hourly(path: Path, units: int = 2, days: int = 3) -> pd.DataFrame:

@@ -16,11 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
-from telemetry import train as stage
 from telemetry.cli import main
 from telemetry.config import TelemetryConfig, load_config
 from telemetry.errors import ModelError
-from telemetry.models import (
+from telemetry.io.registry import (
     failure_catches,
     load_model,
     read_features,
@@ -28,9 +27,10 @@ from telemetry.models import (
     train_models,
     write_model,
 )
-from telemetry.pipeline import run_features
-from telemetry.simulate import FaultRates, FleetSpec, simulate_fleet
-from telemetry.store import Store
+from telemetry.io.store import Store
+from telemetry.run.pipeline import run_features
+from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
+from telemetry.stages import train as stage
 
 DAYS = 4
 START = dt.date(2026, 11, 2)

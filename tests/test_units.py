@@ -26,11 +26,14 @@ from hypothesis import strategies as st
 
 from telemetry.cli import main
 from telemetry.config import TelemetryConfig, config_hash, load_config
-from telemetry.contract import DayKey
+from telemetry.contract.layout import DayKey
 from telemetry.errors import ConfigError, DataContractError, TelemetryError, VersionNotFoundError
-from telemetry.features import feature_table_schema
-from telemetry.lineage import features_config_hash, load_run, read_lineage, result_config_hash
-from telemetry.pipeline import UnitsSource, read_units, robot_features, run_features, units_source
+from telemetry.importers.csv import TabularSpec, import_units, registry_config
+from telemetry.io.lineage import features_config_hash, load_run, read_lineage, result_config_hash
+from telemetry.io.store import Store
+from telemetry.run.pipeline import UnitsSource, read_units, robot_features, run_features, units_source
+from telemetry.stages.features import feature_table_schema
+from telemetry.stages.train import feature_columns, feature_matrix
 from telemetry.stages.units import (
     parse_unit_name,
     unit_feature_names,
@@ -38,9 +41,6 @@ from telemetry.stages.units import (
     unit_row,
     units_table,
 )
-from telemetry.store import Store
-from telemetry.tabular import TabularSpec, import_units, registry_config
-from telemetry.train import feature_columns, feature_matrix
 
 UNITS = ["units.numeric=[age]", "units.categorical=[model]"]
 
@@ -212,7 +212,7 @@ def test_import_units_round_trip(tmp_path: Path) -> None:
     assert stored.column("active").to_pylist() == [1.0, 0.0, 1.0]
     assert raw.list_day_zips() == []  # the table is no day zip
 
-    from telemetry.tabular import ImportReport
+    from telemetry.importers.csv import ImportReport
 
     section = registry_config(spec, ImportReport(step_ms=3_600_000), report)["units"]
     assert section == {"url": report.url, "id_column": "robot_id", "numeric": ["age", "active"],
@@ -294,7 +294,7 @@ def test_features_carry_the_attributes_and_missing_robots_get_counted_nulls(
 ) -> None:
     raw, config = _imported(tmp_path, capsys, "machineID,model,age\n1,model3,18\n3,model4,2\n")
     out = Store(str(tmp_path / "out"))
-    with caplog.at_level(logging.WARNING, logger="telemetry.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="telemetry.run.pipeline"):
         summary = run_features(raw, out, config, fleet="pdm", start=DAY1, end=DAY2)
     assert not summary.failed and len(summary.computed) == 4
     assert summary.manifest.summary["units_missing"] == ["machine-2"]

@@ -55,8 +55,9 @@ import orjson
 import pandas as pd
 
 from telemetry.config import DEFAULT_SIGNALS, EXCLUSION_REASONS, SignalSpec
-from telemetry.contract import DAY_MS, ROBOT_ID_RE, SCHEMA_ID, DayKey, day_bounds_ms, member_name
-from telemetry.simulate import Failure, build_day_zip
+from telemetry.contract.envelope import DAY_MS, ROBOT_ID_RE, SCHEMA_ID, day_bounds_ms, member_name
+from telemetry.contract.layout import DayKey, ground_truth_key
+from telemetry.sim.fleet import Failure, build_day_zip
 
 __all__ = [
     "COBOT_SIGNALS",
@@ -203,7 +204,7 @@ def simulate_cobots(
     spec_doc["start"] = spec.start.isoformat()
     truth = {"spec": spec_doc, "failures": [dataclasses.asdict(f) for f in failures]}
     write(
-        f"fleet={spec.fleet}/_truth/ground_truth.json",
+        ground_truth_key(spec.fleet),
         orjson.dumps(truth, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
     )
     return failures

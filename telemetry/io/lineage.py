@@ -3,7 +3,8 @@
 Every feature partition ``features/fleet=<f>/date=<d>/<robot>.parquet`` has a lineage record
 ``_lineage/fleet=<f>/date=<d>/<robot>.json`` naming the raw inputs it read as ``(key, version, size)``
 (its own day zip and the neighbouring days that feed its halos; the units table as ``units/<file name>``
-when one is configured, see :class:`telemetry.pipeline.UnitsSource`), the hash of the configuration sections
+when one is configured, see :class:`telemetry.run.pipeline.UnitsSource`), the hash of the configuration
+sections
 that change results, and the package version. The record is written **after** the Parquet file, so a
 partition counts as committed only when its record matches; a run recomputes a partition exactly when
 the lineage it would produce differs from the committed one (new raw version, changed configuration, new
@@ -13,7 +14,7 @@ Every run also writes ``_runs/<run_id>.json``: the inputs it listed, the configu
 did. ``--as-of <run_id>`` re-runs on exactly those versions.
 
 One run at a time writes an output root: a run holds the **lease** ``_lock/lease.json`` (:class:`RunLease`),
-taken and renewed by compare-and-swap (:meth:`~telemetry.store.Store.write_if`; conditional PUTs on S3).
+taken and renewed by compare-and-swap (:meth:`~telemetry.io.store.Store.write_if`; conditional PUTs on S3).
 A second run fails at once with :class:`~telemetry.errors.LockedError` naming the holder. A lease not
 renewed for ``ttl_s`` (its run died) may be taken over; a run whose lease was taken over stops with
 :class:`~telemetry.errors.LeaseLostError`. See docs/reliability.md for what this does and does not guarantee.
@@ -36,19 +37,16 @@ from typing import Any
 
 from telemetry._version import __version__
 from telemetry.config import TelemetryConfig, config_hash
-from telemetry.contract import DayKey
+from telemetry.contract.layout import LEASE_KEY, RUNS_PREFIX, DayKey, lineage_key, run_manifest_key
 from telemetry.errors import LeaseLostError, LockedError, NothingToDoError, StoreError
-from telemetry.store import RawObject, Store
+from telemetry.io.store import RawObject, Store
 
 __all__ = [
-    "LEASE_KEY",
     "RESULT_SECTIONS",
     "PartitionLineage",
     "RunLease",
     "RunManifest",
     "features_config_hash",
-    "features_key",
-    "lineage_key",
     "load_run",
     "read_lineage",
     "result_config_hash",
@@ -70,20 +68,6 @@ FEATURE_SECTIONS = ("signals", "extract", "align", "features", "history", "units
 def features_config_hash(config: TelemetryConfig) -> str:
     """Hash of the sections that define features: a model applies only to features with the same hash."""
     return config_hash(config, *FEATURE_SECTIONS)
-
-
-def _partition(day: DayKey) -> str:
-    return f"fleet={day.fleet}/date={day.date.isoformat()}/{day.robot_id}"
-
-
-def features_key(day: DayKey) -> str:
-    """Output key of a robot-day's feature table."""
-    return f"features/{_partition(day)}.parquet"
-
-
-def lineage_key(day: DayKey) -> str:
-    """Key of a robot-day's lineage record."""
-    return f"_lineage/{_partition(day)}.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +168,7 @@ class RunManifest:
 
     def key(self) -> str:
         """Where the manifest is stored."""
-        return f"_runs/{self.run_id}.json"
+        return run_manifest_key(self.run_id)
 
     def pinned_inputs(self) -> list[RawObject]:
         """The raw objects the run used, as pinned versions."""
@@ -197,9 +181,11 @@ class RunManifest:
 
 def load_run(out: Store, run_id: str) -> RunManifest:
     """A past run's manifest (for ``--as-of``)."""
-    key = f"_runs/{run_id}.json"
+    key = run_manifest_key(run_id)
     if not out.exists(key):
-        known: Sequence[str] = [k.rsplit("/", 1)[-1].removesuffix(".json") for k in out.list_keys("_runs/")]
+        known: Sequence[str] = [
+            k.rsplit("/", 1)[-1].removesuffix(".json") for k in out.list_keys(RUNS_PREFIX)
+        ]
         raise NothingToDoError(
             f"no run {run_id!r} under {out.url}/_runs/ (known runs: {', '.join(known[-5:]) or 'none'})"
         )
@@ -209,7 +195,6 @@ def load_run(out: Store, run_id: str) -> RunManifest:
 
 # ------------------------------------------------------------------------------------------ run lease
 
-LEASE_KEY = "_lock/lease.json"
 """Key of the run lease under an output root."""
 
 logger = logging.getLogger(__name__)

@@ -66,10 +66,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from telemetry.config import DEFAULT_SIGNALS
-from telemetry.contract import ROBOT_ID_RE, SCHEMA_ID, day_of_ms, day_zip_key, member_name
+from telemetry.contract.envelope import ROBOT_ID_RE, SCHEMA_ID, day_of_ms, member_name
+from telemetry.contract.layout import day_zip_key, units_key
 from telemetry.errors import DataContractError
-from telemetry.simulate import build_day_zip
-from telemetry.store import Store
+from telemetry.io.store import Store
+from telemetry.sim.fleet import build_day_zip
 
 __all__ = [
     "EventTable",
@@ -80,7 +81,6 @@ __all__ = [
     "import_csv",
     "import_units",
     "registry_config",
-    "units_key",
 ]
 
 
@@ -463,11 +463,6 @@ def import_csv(paths: Sequence[str], out: Store, spec: TabularSpec) -> ImportRep
 
 UNITS_ID_COLUMN = "robot_id"
 """The id column of an imported units table."""
-
-
-def units_key(fleet: str) -> str:
-    """Key of a fleet's imported units table under the raw root."""
-    return f"units/{fleet}.parquet"
 
 
 @dataclass(slots=True)

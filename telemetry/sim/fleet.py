@@ -89,7 +89,8 @@ import pandas as pd
 from isal import isal_zlib
 
 from telemetry.config import DEFAULT_SIGNALS, SignalSpec
-from telemetry.contract import DAY_MS, ROBOT_ID_RE, SCHEMA_ID, DayKey, day_bounds_ms, member_name
+from telemetry.contract.envelope import DAY_MS, ROBOT_ID_RE, SCHEMA_ID, day_bounds_ms, member_name
+from telemetry.contract.layout import DayKey, ground_truth_key
 
 __all__ = [
     "FAILURE_CODES",
@@ -449,7 +450,7 @@ def simulate_fleet(
                 progress(rd.day)
         failures.extend(robot.all_failures())
     truth = GroundTruth(spec=spec, failures=failures, robot_days=robot_days)
-    write(f"fleet={spec.fleet}/_truth/ground_truth.json", truth.to_json())
+    write(ground_truth_key(spec.fleet), truth.to_json())
     return truth
 
 

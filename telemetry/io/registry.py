@@ -1,4 +1,4 @@
-"""Train, store, load and apply failure predictors (the I/O edge around :mod:`telemetry.train`).
+"""Train, store, load and apply failure predictors (the I/O edge around :mod:`telemetry.stages.train`).
 
 Layout of a model (``<out_root>/models/<model_id>/``):
 
@@ -15,7 +15,7 @@ Layout of a model (``<out_root>/models/<model_id>/``):
 package version): retraining on the same features gives the same id and the same model bytes.
 
 Scores: ``<out_root>/scores/<model_id>/fleet=<f>/date=<d>/<robot>.parquet``: ``robot_id``, ``cutoff``,
-``risk`` (probability of a failure, see :func:`telemetry.train.predict_risk`), ``alert``
+``risk`` (probability of a failure, see :func:`telemetry.stages.train.predict_risk`), ``alert``
 (``risk >= threshold``), ``top_features`` (largest contributions, alerts only) and ``label``/``failure_code``
 when the feature table has labels.
 """
@@ -41,15 +41,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from telemetry import train as stage
 from telemetry._version import __version__
 from telemetry.config import TelemetryConfig, TrainConfig
-from telemetry.contract import DayKey
+from telemetry.contract.layout import (
+    FEATURES_PREFIX,
+    DayKey,
+    lineage_key,
+    model_prefix,
+    score_key,
+)
 from telemetry.errors import ModelError, NothingToDoError
-from telemetry.lineage import PartitionLineage, features_config_hash, lineage_key
-from telemetry.report import ReportData, render_report
+from telemetry.io.lineage import PartitionLineage, features_config_hash
+from telemetry.io.store import Store
+from telemetry.stages import train as stage
 from telemetry.stages.evaluate import bootstrap_intervals, robot_day_groups
-from telemetry.store import Store
+from telemetry.stages.report import ReportData, render_report
 
 __all__ = [
     "FeatureSet",
@@ -62,9 +68,6 @@ __all__ = [
     "write_model",
     "write_scores",
 ]
-
-_FEATURE_KEY_PREFIX = "features/"
-
 
 # ------------------------------------------------------------------------------------- feature store
 
@@ -104,33 +107,12 @@ class FeatureSet:
         return sorted({p.day.date for p in self.partitions})
 
 
-def _day_of_feature_key(key: str) -> DayKey | None:
-    parts = key.split("/")
-    if len(parts) != 4 or not parts[1].startswith("fleet=") or not parts[2].startswith("date="):
-        return None
-    if not parts[3].endswith(".parquet"):
-        return None
-    try:
-        date = dt.date.fromisoformat(parts[2][5:])
-    except ValueError:
-        return None
-    return DayKey(parts[1][6:], date, parts[3][: -len(".parquet")])
-
-
 def list_feature_partitions(
     out: Store, fleet: str, start: dt.date | None, end: dt.date | None, robots: Sequence[str] | None = None
 ) -> list[tuple[DayKey, str]]:
     """``(day, key)`` of the committed feature partitions of `fleet` with a date in ``[start, end]``
     (inclusive; None: unbounded), sorted."""
-    found = []
-    for key in out.list_keys(f"{_FEATURE_KEY_PREFIX}fleet={fleet}/"):
-        day = _day_of_feature_key(key)
-        if day is None or (start is not None and day.date < start) or (end is not None and day.date > end):
-            continue
-        if robots and day.robot_id not in robots:
-            continue
-        found.append((day, key))
-    return sorted(found)
+    return out.list_partitions(FEATURES_PREFIX, ".parquet", fleet, start, end, robots)
 
 
 def read_features(
@@ -314,7 +296,8 @@ def _fit_distributed(
 def _validation_curve(
     booster: lgb.Booster, x: np.ndarray[Any, Any], y: Any, w: Any, pos_weight: float, metric: str
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """The validation metric after every tree of `booster` (:func:`telemetry.train.curve_value`), to choose
+    """The validation metric after every tree of `booster` (:func:`telemetry.stages.train.curve_value`), to
+    choose
     the rounds after the fact (``lightgbm.dask`` has no early stopping)."""
     raw = np.zeros(len(x))
     curve = []
@@ -394,7 +377,8 @@ def train_models(
 
     With a Dask `client` the boosting runs on the cluster's workers (``lightgbm.dask``); validation and
     test rows are evaluated here either way. ``modes`` in the targets expands to the failure codes with enough
-    positives (:func:`telemetry.train.expand_targets`); `on_skip` hears ``(target, why)`` of the others.
+    positives (:func:`telemetry.stages.train.expand_targets`); `on_skip` hears ``(target, why)`` of the
+    others.
     """
     say = progress or (lambda _m: None)
     frame = features.frame
@@ -592,7 +576,7 @@ def _json(data: Any) -> bytes:
 
 def write_model(out: Store, model: TrainedModel) -> str:
     """Write a model's folder under ``models/<model_id>/`` (``metadata.json`` last); returns its URL."""
-    prefix = f"models/{model.model_id}/"
+    prefix = model_prefix(model.model_id)
     out.write_bytes(prefix + "model.txt", model.model_text.encode())
     out.write_bytes(prefix + "metrics.json", _json(model.metrics))
     out.write_bytes(prefix + "config.yaml", model.config_yaml.encode())
@@ -695,7 +679,7 @@ def write_scores(out: Store, model: Model, scores: pd.DataFrame, fleet: str) -> 
     keys = []
     day = (scores["cutoff"].to_numpy(dtype=np.int64) // stage.DAY_MS).astype("datetime64[D]").astype(str)
     for (robot, date), part in scores.groupby([scores["robot_id"], day], sort=True):
-        key = f"scores/{model.model_id}/fleet={fleet}/date={date}/{robot}.parquet"
+        key = score_key(model.model_id, DayKey(fleet, dt.date.fromisoformat(str(date)), str(robot)))
         sink = io.BytesIO()
         pq.write_table(
             pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False), sink, compression="zstd"

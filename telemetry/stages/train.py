@@ -1,6 +1,6 @@
 """LightGBM failure predictors: time split, fit, honest evaluation, scores (a stage: no I/O, no Dask).
 
-Examples are rows of feature tables (:func:`telemetry.features.feature_table_schema`): ``robot_id``,
+Examples are rows of feature tables (:func:`telemetry.stages.features.feature_table_schema`): ``robot_id``,
 ``cutoff`` (epoch ms UTC), ``label``, ``failure_code``, ``time_to_failure_s``, ``weight`` and the feature
 columns. An example's **day** is the UTC day of its cutoff (the day of the partition it was written to).
 
@@ -40,7 +40,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from telemetry.config import TelemetryConfig, TrainConfig, config_to_dict
 from telemetry.errors import ModelError
-from telemetry.labels import EXAMPLE_COLUMNS
+from telemetry.stages.labels import EXAMPLE_COLUMNS
 
 __all__ = [
     "ANY",

@@ -9,7 +9,7 @@ Worker processes of a local cluster are started with ``processes=True``. Python 
 re-importing the main module, so a script that calls :func:`connect` must guard its entry point::
 
     from telemetry import load_config
-    from telemetry.cluster import connect
+    from telemetry.run.cluster import connect
 
     if __name__ == "__main__":  # required: local worker processes re-import this module
         with connect(load_config()) as client:
@@ -201,7 +201,7 @@ def _only_container(pod: dict[str, Any], role: str) -> dict[str, Any]:
         raise TelemetryError(
             f"dask-kubernetes' make_cluster_spec changed: expected one {role} container, "
             f"got {len(containers)}; "
-            "telemetry.cluster.cluster_spec needs updating for this dask-kubernetes version"
+            "telemetry.run.cluster.cluster_spec needs updating for this dask-kubernetes version"
         )
     container: dict[str, Any] = containers[0]
     return container
@@ -213,7 +213,7 @@ def _worker_args(template: list[str], cluster: ClusterConfig) -> list[str]:
     if template[: len(command)] != command or "--name" not in template:
         raise TelemetryError(
             f"dask-kubernetes' make_cluster_spec changed: unexpected worker args {template}; "
-            "telemetry.cluster.cluster_spec needs updating for this dask-kubernetes version"
+            "telemetry.run.cluster.cluster_spec needs updating for this dask-kubernetes version"
         )
     extra = ["--nthreads", str(cluster.threads_per_worker), "--memory-limit", cluster.memory_limit.strip()]
     return [*template, *extra]
@@ -227,7 +227,7 @@ def _scheduler_args(template: list[str]) -> list[str]:
         return list(template)
     raise TelemetryError(
         f"dask-kubernetes' make_cluster_spec changed: unexpected scheduler args {template}; "
-        "telemetry.cluster.cluster_spec needs updating for this dask-kubernetes version"
+        "telemetry.run.cluster.cluster_spec needs updating for this dask-kubernetes version"
     )
 
 

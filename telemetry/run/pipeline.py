@@ -1,6 +1,6 @@
 """Wiring of the stages to stores and to a Dask cluster.
 
-This module is an edge: it reads pinned raw objects from a :class:`~telemetry.store.Store`, calls the pure
+This module is an edge: it reads pinned raw objects from a :class:`~telemetry.io.store.Store`, calls the pure
 stage functions and commits outputs atomically. Two kinds of task run per robot and UTC day:
 
 ``extract-<robot>-<date>``
@@ -55,30 +55,36 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from telemetry._version import __version__
-from telemetry.align import align
 from telemetry.config import SignalSpec, TelemetryConfig
-from telemetry.contract import DAY_MS, DayKey, day_bounds_ms
+from telemetry.contract.envelope import DAY_MS, day_bounds_ms
+from telemetry.contract.layout import (
+    DayKey,
+    extract_report_key,
+    features_key,
+    lineage_key,
+    quarantine_key,
+    signal_key,
+)
 from telemetry.errors import NothingToDoError, TelemetryError, VersionNotFoundError
-from telemetry.extract import (
+from telemetry.io.lineage import (
+    PartitionLineage,
+    RunLease,
+    RunManifest,
+    read_lineage,
+)
+from telemetry.io.store import TRANSIENT_ERRORS, RawObject, Store
+from telemetry.stages.align import align
+from telemetry.stages.extract import (
     ExtractReport,
     extract_day_zip,
     rows_in_range,
     signal_table_schema,
     sorted_unique,
 )
-from telemetry.features import build_features, feature_table_schema
-from telemetry.labels import ExampleSet, make_examples
-from telemetry.lineage import (
-    PartitionLineage,
-    RunLease,
-    RunManifest,
-    features_key,
-    lineage_key,
-    read_lineage,
-)
+from telemetry.stages.features import build_features, feature_table_schema
 from telemetry.stages.history import history_features
+from telemetry.stages.labels import ExampleSet, make_examples
 from telemetry.stages.units import unit_features, unit_row, units_table
-from telemetry.store import TRANSIENT_ERRORS, RawObject, Store
 
 __all__ = [
     "ExtractSummary",
@@ -137,20 +143,12 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _partition(day: DayKey) -> str:
-    return f"fleet={day.fleet}/date={day.date.isoformat()}/{day.robot_id}"
-
-
 # ------------------------------------------------------------------------------------------ extract
-
-
-def _extract_report_key(day: DayKey) -> str:
-    return f"_extract/{_partition(day)}.json"
 
 
 def extracted_version(out: Store, day: DayKey) -> str | None:
     """The raw version whose extraction is committed for a robot-day, if any."""
-    key = _extract_report_key(day)
+    key = extract_report_key(day)
     if not out.exists(key):
         return None
     return str(json.loads(out.read_bytes(key))["raw"]["version"])
@@ -159,26 +157,25 @@ def extracted_version(out: Store, day: DayKey) -> str | None:
 def extract_robot_day(raw: Store, out: Store, obj: RawObject, config: TelemetryConfig) -> ExtractReport:
     """Extract one pinned day zip and commit its tables, quarantine records and report (report last)."""
     extraction = extract_day_zip(raw.read(obj), day=obj.day, version=obj.version, config=config, key=obj.key)
-    part = _partition(obj.day)
     for signal, table in extraction.tables.items():
-        out.write_bytes(f"signals/{signal}/{part}.parquet", parquet_bytes(table))
+        out.write_bytes(signal_key(signal, obj.day), parquet_bytes(table))
     if extraction.quarantine:
-        out.write_bytes(f"quarantine/{part}.parquet", parquet_bytes(extraction.quarantine_table()))
-    elif out.exists(f"quarantine/{part}.parquet"):
-        out.delete(f"quarantine/{part}.parquet")  # a newer version without bad members
+        out.write_bytes(quarantine_key(obj.day), parquet_bytes(extraction.quarantine_table()))
+    elif out.exists(quarantine_key(obj.day)):
+        out.delete(quarantine_key(obj.day))  # a newer version without bad members
     report = {
         "raw": {"key": obj.key, "version": obj.version, "size": obj.size},
         "package_version": __version__,
         "report": extraction.report.to_dict(),
     }
-    out.write_bytes(_extract_report_key(obj.day), json.dumps(report, indent=1, sort_keys=True).encode())
+    out.write_bytes(extract_report_key(obj.day), json.dumps(report, indent=1, sort_keys=True).encode())
     return extraction.report
 
 
 def _extract_if_needed(raw: Store, out: Store, obj: RawObject, config: TelemetryConfig) -> dict[str, Any]:
     """Task body: extract unless the committed extraction is of this very version."""
     if extracted_version(out, obj.day) == obj.version:
-        report = json.loads(out.read_bytes(_extract_report_key(obj.day)))["report"]
+        report = json.loads(out.read_bytes(extract_report_key(obj.day)))["report"]
         return {"key": obj.key, "computed": False, "report": report}
     report = extract_robot_day(raw, out, obj, config).to_dict()
     _release_freed_memory()
@@ -191,7 +188,8 @@ def _release_freed_memory() -> None:
     Arrow's pool (mimalloc or jemalloc) keeps freed pages for reuse, so after an extraction (~250 MB of
     transient parse buffers for a full-rate robot-day) a worker's RSS stays that much above what it holds;
     glibc keeps the heap that NumPy's freed arrays leave (with its default, dynamic thresholds, which the
-    workers keep: see ``telemetry.cluster.WORKER_DASK_CONFIG``) until ``malloc_trim``. Releasing both costs
+    workers keep: see ``telemetry.run.cluster.WORKER_DASK_CONFIG``) until ``malloc_trim``. Releasing both
+    costs
     a few milliseconds and keeps a worker's RSS (what the Dask nanny and Kubernetes memory limits see)
     near its live data.
     """
@@ -437,7 +435,7 @@ def robot_features(
     (``Hmax`` the longest ``history.horizons_s``); samples outside do not change the result. The work is
     done in UTC-day chunks (the same chunks a per-day partition computes), so results are bit-identical for
     any partitioning into whole days. The history columns follow the window features
-    (:func:`~telemetry.features.feature_table_schema`).
+    (:func:`~telemetry.stages.features.feature_table_schema`).
 
     ``units``: the units table (:func:`read_units`), required when ``units.url`` is set; the robot's row
     fills the ``unit.*`` columns of every example (nulls when the table has no row for it).
@@ -445,7 +443,7 @@ def robot_features(
     if config.units.url is not None and units is None:
         raise TelemetryError(
             "units.url is set, so the features have unit.* columns: pass the table as `units` "
-            "(telemetry.pipeline.read_units), or set units.url to null"
+            "(telemetry.run.pipeline.read_units), or set units.url to null"
         )
     attributes = unit_row(units, robot_id, config.units) if units is not None else None
     seconds = {"align": 0.0, "labels": 0.0, "features": 0.0}
@@ -536,7 +534,7 @@ def _read_signal(out: Store, inputs: Sequence[RawObject], spec: SignalSpec, lo: 
     schema = signal_table_schema(spec).remove(0)  # without robot_id
     parts = []
     for obj in inputs:
-        key = f"signals/{spec.name}/{_partition(obj.day)}.parquet"
+        key = signal_key(spec.name, obj.day)
         table = pq.read_table(io.BytesIO(out.read_bytes(key)), columns=schema.names)
         parts.append(rows_in_range(table.cast(schema), lo, hi))
     merged = pa.concat_tables(parts) if parts else schema.empty_table()

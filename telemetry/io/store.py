@@ -41,7 +41,7 @@ Writes
 
 Conditional writes
     :meth:`Store.read_with_token` and :meth:`Store.write_if` are a compare-and-swap on one small object
-    (the run lease of :mod:`telemetry.lineage`). On S3 they are ``PutObject`` with ``If-None-Match: *``
+    (the run lease of :mod:`telemetry.io.lineage`). On S3 they are ``PutObject`` with ``If-None-Match: *``
     (create only if absent) or ``If-Match: <ETag>`` (replace only if unchanged), evaluated atomically by
     the service (AWS S3 since 2024, MinIO, moto). Locally the check and the atomic rename run under an
     exclusive ``flock`` on a hidden lock file next to the object: atomic between processes of one host
@@ -69,11 +69,10 @@ import hashlib
 import logging
 import os
 import posixpath
-import re
 import secrets
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -94,7 +93,15 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 
 from telemetry.config import S3Config, TelemetryConfig
-from telemetry.contract import DayKey, parse_day_zip_key
+from telemetry.contract.layout import (
+    DayKey,
+    date_of_dir,
+    date_prefix,
+    fleet_of_dir,
+    fleet_prefix,
+    parse_day_zip_key,
+    parse_partition_key,
+)
 from telemetry.errors import StoreError, TransientStoreError, VersionNotFoundError
 
 __all__ = ["TRANSIENT_ERRORS", "RawObject", "Store", "TransientStoreError"]
@@ -126,8 +133,6 @@ _GONE_S3_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "PreconditionFa
 _MAX_DATE_PREFIXES = 31  # list per date prefix when a closed date range spans at most this many days
 _S3_MAX_KEYS = 1000  # page size of S3 listings (the S3 maximum)
 _TMP_SUFFIX = ".telemetry-tmp"
-_DATE_RE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-_FLEET_DIR_RE = re.compile(r"^fleet=([^/]+)$")
 
 
 # ------------------------------------------------------------------------------------------ RawObject
@@ -347,6 +352,29 @@ class Store:
         with self._backend.failures("list keys under", prefix or None):
             return sorted(self._backend.list_keys(prefix))
 
+    def list_partitions(
+        self,
+        prefix: str,
+        suffix: str,
+        fleet: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        robots: Sequence[str] | None = None,
+    ) -> list[tuple[DayKey, str]]:
+        """``(day, key)`` of the per-robot-day outputs ``<prefix><partition><suffix>``, sorted.
+
+        Only days in ``[start, end]`` (inclusive; None: unbounded), of `fleet` and of `robots` when given.
+        Keys of another form under `prefix` are ignored (see :mod:`telemetry.contract.layout`).
+        """
+        found = []
+        for key in self.list_keys(prefix + (fleet_prefix(fleet) if fleet else "")):
+            day = parse_partition_key(key, prefix, suffix)
+            if day is None or (robots and day.robot_id not in robots):
+                continue
+            if (start is None or day.date >= start) and (end is None or day.date <= end):
+                found.append((day, key))
+        return sorted(found)
+
     def delete(self, key: str) -> None:
         """Delete the object at `key` (a missing key is not an error).
 
@@ -380,7 +408,7 @@ class _Query:
         return (self.start is None or date >= self.start) and (self.end is None or date <= self.end)
 
     def prefix_hint(self) -> str | None:
-        return f"fleet={self.fleet}/" if self.fleet is not None else None
+        return fleet_prefix(self.fleet) if self.fleet is not None else None
 
 
 def _check_date(name: str, value: object) -> None:
@@ -729,16 +757,12 @@ class _LocalBackend(_ContentHashBackend):
 
     def _candidates(self, query: _Query) -> Iterator[tuple[str, str]]:
         for fleet_dir in self._entries(self.root):
-            m = _FLEET_DIR_RE.match(fleet_dir.name)
-            if m is None or (query.fleet is not None and m[1] != query.fleet) or not fleet_dir.is_dir():
+            fleet = fleet_of_dir(fleet_dir.name)
+            if fleet is None or (query.fleet is not None and fleet != query.fleet) or not fleet_dir.is_dir():
                 continue
             for date_dir in self._entries(fleet_dir.path):
-                d = _DATE_RE.match(date_dir.name)
-                if d is None or not date_dir.is_dir():
-                    continue
-                try:
-                    date = dt.date.fromisoformat(d[1])
-                except ValueError:
+                date = date_of_dir(date_dir.name)
+                if date is None or not date_dir.is_dir():
                     continue
                 if not query.date_matches(date):
                     continue
@@ -856,7 +880,7 @@ class _FsspecBackend(_ContentHashBackend):
         return name[len(self._root) + 1 :] if name.startswith(self._root + "/") else None
 
     def _candidates(self, query: _Query) -> Iterator[tuple[str, str]]:
-        base = self._path(f"fleet={query.fleet}") if query.fleet is not None else self._root
+        base = self._path(fleet_prefix(query.fleet).rstrip("/")) if query.fleet is not None else self._root
         for name in self._find(base):
             key = self._relative(name)
             if key is not None and key.endswith(".zip"):
@@ -958,9 +982,9 @@ class _S3Backend(_Backend):
         for page in self._pages("list_object_versions", self.prefix, delimiter="/"):
             for common in page.get("CommonPrefixes", []):
                 rel = self._relative(str(common["Prefix"])) or ""
-                m = _FLEET_DIR_RE.match(rel.rstrip("/"))
-                if m is not None:
-                    fleets.add(m[1])
+                fleet = fleet_of_dir(rel.rstrip("/"))
+                if fleet is not None:
+                    fleets.add(fleet)
         return sorted(fleets)
 
     def _plan(self, query: _Query) -> Iterator[tuple[str, str | None]]:
@@ -970,11 +994,11 @@ class _S3Backend(_Backend):
             start, end = query.start, query.end
             if start is not None and end is not None and (end - start).days < _MAX_DATE_PREFIXES:
                 for offset in range((end - start).days + 1):
-                    yield f"fleet={fleet}/date={(start + dt.timedelta(days=offset)).isoformat()}/", None
+                    yield date_prefix(fleet, start + dt.timedelta(days=offset)), None
             else:
                 yield (
-                    f"fleet={fleet}/",
-                    (f"fleet={fleet}/date={end.isoformat()}/" if end is not None else None),
+                    fleet_prefix(fleet),
+                    (date_prefix(fleet, end) if end is not None else None),
                 )
 
     def list_day_zips(self, query: _Query) -> list[RawObject]:

@@ -56,7 +56,8 @@ import pyarrow.json as pa_json
 from isal import isal_zlib
 
 from telemetry.config import SignalSpec, TelemetryConfig
-from telemetry.contract import SCHEMA_ID, DayKey, day_bounds_ms, parse_member_name
+from telemetry.contract.envelope import SCHEMA_ID, day_bounds_ms, parse_member_name
+from telemetry.contract.layout import DayKey
 
 __all__ = [
     "QUARANTINE_REASONS",

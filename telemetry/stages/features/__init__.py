@@ -23,8 +23,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from telemetry.align import Aligned, AlignedSignal
 from telemetry.config import TelemetryConfig
+from telemetry.stages.align import Aligned, AlignedSignal
 from telemetry.stages.history import history_feature_names
 from telemetry.stages.units import unit_feature_fields
 
