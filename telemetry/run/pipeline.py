@@ -35,7 +35,6 @@ most one robot-day plus halos in memory, and the store works the same on a lapto
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import datetime as dt
 import functools
@@ -43,12 +42,11 @@ import hashlib
 import io
 import json
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -72,7 +70,8 @@ from telemetry.io.lineage import (
     RunManifest,
     read_lineage,
 )
-from telemetry.io.store import TRANSIENT_ERRORS, RawObject, Store
+from telemetry.io.store import RawObject, Store
+from telemetry.run.executor import InProcessExecutor, Task, executor_for, release_freed_memory, with_retries
 from telemetry.stages.align import align
 from telemetry.stages.extract import (
     ExtractReport,
@@ -103,37 +102,12 @@ __all__ = [
     "run_extract",
     "run_features",
     "units_source",
-    "with_retries",
 ]
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_RETRY_S = 120.0
-"""How long a task (or the driver's listing and manifest write) keeps retrying transient store errors
-(connection refused or reset, timeouts, throttling, HTTP 5xx) before it fails. Tasks are idempotent:
-every output is one atomic put and the lineage record is written last."""
-
 LEASE_TTL_S = 120.0
 """Expiry of the output root's run lease (renewed every third of it); see :class:`RunLease`."""
-
-_T = TypeVar("_T")
-
-
-def with_retries(fn: Callable[..., _T], *args: Any, retry_s: float = TRANSIENT_RETRY_S) -> _T:
-    """``fn(*args)``, retried with jittered exponential backoff (0.2 s doubling to 5 s) while it raises a
-    transient store error and less than `retry_s` seconds have passed; other errors propagate at once."""
-    deadline = time.monotonic() + retry_s
-    delay = 0.2
-    while True:
-        try:
-            return fn(*args)
-        except TRANSIENT_ERRORS as exc:
-            pause = delay * random.uniform(0.5, 1.0)
-            if time.monotonic() + pause > deadline:
-                raise
-            logger.warning("transient store error (%s), retrying in %.1f s", exc, pause)
-            time.sleep(pause)
-            delay = min(delay * 2, 5.0)
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -178,43 +152,17 @@ def _extract_if_needed(raw: Store, out: Store, obj: RawObject, config: Telemetry
         report = json.loads(out.read_bytes(extract_report_key(obj.day)))["report"]
         return {"key": obj.key, "computed": False, "report": report}
     report = extract_robot_day(raw, out, obj, config).to_dict()
-    _release_freed_memory()
     return {"key": obj.key, "computed": True, "report": report}
-
-
-def _release_freed_memory() -> None:
-    """Return the pages a finished task freed, in Arrow's memory pool and in glibc's heap, to the system.
-
-    Arrow's pool (mimalloc or jemalloc) keeps freed pages for reuse, so after an extraction (~250 MB of
-    transient parse buffers for a full-rate robot-day) a worker's RSS stays that much above what it holds;
-    glibc keeps the heap that NumPy's freed arrays leave (with its default, dynamic thresholds, which the
-    workers keep: see ``telemetry.run.cluster.WORKER_DASK_CONFIG``) until ``malloc_trim``. Releasing both
-    costs
-    a few milliseconds and keeps a worker's RSS (what the Dask nanny and Kubernetes memory limits see)
-    near its live data.
-    """
-    pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl)."""
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim
 
 
 @dataclass(slots=True)
 class ExtractSummary:
-    """What `run_extract` did."""
+    """What `run_extract` did: the day zips it read, the merged report of those extracted, and the day zips
+    whose extraction failed (``str(day)`` -> ``"<ExceptionType>: <message>"``)."""
 
     objects: list[RawObject]
     report: ExtractReport
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def run_extract(
@@ -228,8 +176,9 @@ def run_extract(
     robots: Iterable[str] | None = None,
     progress: Callable[[RawObject, ExtractReport], None] | None = None,
 ) -> ExtractSummary:
-    """Extract every day zip of a fleet and inclusive date range (one robot-day after another), holding
-    the output root's run lease.
+    """Extract every day zip of a fleet and inclusive date range in this process, one robot-day after
+    another, holding the output root's run lease. A day zip that fails is reported in ``failed`` (the
+    executor's failure policy, :mod:`telemetry.run.executor`) and the others go on.
 
     Raises:
         NothingToDoError: no day zip matches.
@@ -237,42 +186,31 @@ def run_extract(
     """
     command = f"extract {fleet or '*'} {start}..{end}"
     with RunLease.acquire(out, RunManifest.new_run_id(), command=command, ttl_s=LEASE_TTL_S) as lease:
-
-        def checked(obj: RawObject, report: ExtractReport) -> None:
+        wanted = set(robots) if robots is not None else None
+        objects = with_retries(raw.list_day_zips, fleet, start, end, wanted)
+        if not objects:
+            raise NothingToDoError(
+                f"no day zips under {raw.url} for fleet={fleet or '*'} dates {start}..{end}"
+                f"{' robots ' + ','.join(sorted(wanted)) if wanted else ''}; "
+                "check --raw, --fleet and the dates"
+            )
+        executor = InProcessExecutor()
+        by_task = {
+            executor.submit(
+                extract_robot_day, raw, out, obj, config, key=f"extract-{obj.day}", label=str(obj.day)
+            ): obj
+            for obj in objects
+        }
+        total, failed = ExtractReport(), {}
+        for outcome in executor.outcomes():
             lease.check()
+            if outcome.error is not None:
+                failed[outcome.task.label] = outcome.error
+                continue
+            total = total.merge(outcome.result)
             if progress is not None:
-                progress(obj, report)
-
-        return _run_extract_leased(
-            raw, out, config, fleet=fleet, start=start, end=end, robots=robots, progress=checked
-        )
-
-
-def _run_extract_leased(
-    raw: Store,
-    out: Store,
-    config: TelemetryConfig,
-    *,
-    fleet: str | None,
-    start: dt.date,
-    end: dt.date,
-    robots: Iterable[str] | None = None,
-    progress: Callable[[RawObject, ExtractReport], None] | None = None,
-) -> ExtractSummary:
-    """Extract every day zip of a fleet and inclusive date range (one robot-day after another)."""
-    objects = with_retries(raw.list_day_zips, fleet, start, end, set(robots) if robots is not None else None)
-    if not objects:
-        raise NothingToDoError(
-            f"no day zips under {raw.url} for fleet={fleet or '*'} dates {start}..{end}"
-            f"{' robots ' + ','.join(sorted(robots)) if robots else ''}; check --raw, --fleet and the dates"
-        )
-    total = ExtractReport()
-    for obj in objects:
-        report = with_retries(extract_robot_day, raw, out, obj, config)
-        total = total.merge(report)
-        if progress is not None:
-            progress(obj, report)
-    return ExtractSummary(objects, total)
+                progress(by_task[outcome.task], outcome.result)
+        return ExtractSummary(objects, total, failed)
 
 
 # ------------------------------------------------------------------------------------------ features
@@ -606,7 +544,7 @@ def compute_partition(
         end + after,
         events_from=None if history_reach is None else (raw_inputs, start - history_reach),
     )
-    _release_freed_memory()  # the read's decode buffers
+    release_freed_memory()  # the read's decode buffers, before the features allocate theirs
     unit_table = read_units(units, config) if units is not None else None
     result = robot_features(tables, config, robot_id=day.robot_id, start=start, end=end, units=unit_table)
     out.write_bytes(features_key(day), parquet_bytes(result.table))
@@ -624,8 +562,6 @@ def compute_partition(
         result.match_rates,
         result.seconds,
     )
-    del tables, result, ex
-    _release_freed_memory()
     return report
 
 
@@ -692,7 +628,19 @@ def run_features(
     progress: Callable[[int, int], None] | None = None,
     lease_ttl_s: float = LEASE_TTL_S,
 ) -> FeaturesSummary:
-    """:func:`_run_features_leased` while holding the run lease of `out` (one run per output root).
+    """Features for every robot-day of a fleet in ``[start, end]`` (inclusive), incrementally, holding the
+    run lease of `out` (one run per output root).
+
+    Args:
+        raw: the raw store; out: the output store.
+        config: the effective configuration.
+        fleet, start, end, robots: what to compute.
+        client: a ``distributed.Client``; None runs every task in this process, one after another. Both
+            follow one failure policy (:mod:`telemetry.run.executor`): a task that fails is reported in
+            ``failed`` and the others go on.
+        as_of: a past run whose exact input versions are used instead of listing the store.
+        progress: called with ``(tasks done, tasks total)`` as tasks finish.
+        lease_ttl_s: expiry of the run lease (renewed every third of it).
 
     Raises:
         NothingToDoError: no day zip matches.
@@ -702,176 +650,108 @@ def run_features(
     run_id = RunManifest.new_run_id()
     command = f"features {fleet or '*'} {start}..{end}"
     with RunLease.acquire(out, run_id, command=command, ttl_s=lease_ttl_s) as lease:
+        clock = time.perf_counter()
+        back, forward = halo_days(config)
+        history = history_days(config)
+        lo, hi = start - dt.timedelta(days=max(back, history)), end + dt.timedelta(days=forward)
+        wanted = set(robots) if robots is not None else None
+        if as_of is not None:
+            objects = [
+                o
+                for o in as_of.pinned_inputs()
+                if lo <= o.day.date <= hi and (wanted is None or o.day.robot_id in wanted)
+            ]
+            objects = [o for o in objects if fleet is None or o.day.fleet == fleet]
+        else:
+            objects = with_retries(raw.list_day_zips, fleet, lo, hi, wanted)
+        plan = plan_partitions(objects, start, end, back, forward, history)
+        if not plan:
+            raise NothingToDoError(
+                f"no day zips under {raw.url} for fleet={fleet or '*'} dates {start}..{end}; "
+                "check --raw, --fleet and the dates"
+            )
+        needed = sorted({obj for inputs in plan.values() for obj in inputs}, key=lambda o: o.key)
+        units = _pinned_units(config, as_of)
+        units_missing = _units_missing(units, config, {day.robot_id for day in plan})
+        compute = functools.partial(compute_partition, units=units)
+        manifest = RunManifest(
+            run_id,
+            fleet,
+            start.isoformat(),
+            end.isoformat(),
+            PartitionLineage.of(next(iter(plan)), [], config).config_hash,
+            __version__,
+            [{"key": o.key, "version": o.version, "size": o.size} for o in needed],
+            started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+        extract_results: list[dict[str, Any]] = []
+        partitions: list[PartitionReport] = []
+        failed: dict[str, str] = {}
+        total = len(needed) + len(plan)
+        done = 0
 
-        def checked(done: int, total: int) -> None:
+        def tick() -> None:
+            nonlocal done
+            done += 1
             lease.check()
             if progress is not None:
                 progress(done, total)
 
-        return _run_features_leased(
-            raw, out, config, fleet=fleet, start=start, end=end, robots=robots, client=client,
-            as_of=as_of, progress=checked, run_id=run_id,
-        )  # fmt: skip
-
-
-def _run_features_leased(
-    raw: Store,
-    out: Store,
-    config: TelemetryConfig,
-    *,
-    fleet: str | None,
-    start: dt.date,
-    end: dt.date,
-    robots: Iterable[str] | None = None,
-    client: Any = None,
-    as_of: RunManifest | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    run_id: str,
-) -> FeaturesSummary:
-    """Features for every robot-day of a fleet in ``[start, end]`` (inclusive), incrementally.
-
-    Args:
-        raw: the raw store; out: the output store.
-        config: the effective configuration.
-        fleet, start, end, robots: what to compute.
-        client: a ``distributed.Client``; None runs every task in this process, one after another.
-        as_of: a past run whose exact input versions are used instead of listing the store.
-        progress: called with ``(tasks done, tasks total)`` as tasks finish.
-
-    Raises:
-        NothingToDoError: no day zip matches.
-    """
-    clock = time.perf_counter()
-    back, forward = halo_days(config)
-    history = history_days(config)
-    lo, hi = start - dt.timedelta(days=max(back, history)), end + dt.timedelta(days=forward)
-    wanted = set(robots) if robots is not None else None
-    if as_of is not None:
-        objects = [
-            o
-            for o in as_of.pinned_inputs()
-            if lo <= o.day.date <= hi and (wanted is None or o.day.robot_id in wanted)
-        ]
-        objects = [o for o in objects if fleet is None or o.day.fleet == fleet]
-    else:
-        objects = with_retries(raw.list_day_zips, fleet, lo, hi, wanted)
-    plan = plan_partitions(objects, start, end, back, forward, history)
-    if not plan:
-        raise NothingToDoError(
-            f"no day zips under {raw.url} for fleet={fleet or '*'} dates {start}..{end}; "
-            "check --raw, --fleet and the dates"
-        )
-    needed = sorted({obj for inputs in plan.values() for obj in inputs}, key=lambda o: o.key)
-    units = _pinned_units(config, as_of)
-    units_missing = _units_missing(units, config, {day.robot_id for day in plan})
-    compute = functools.partial(compute_partition, units=units)
-    manifest = RunManifest(
-        run_id,
-        fleet,
-        start.isoformat(),
-        end.isoformat(),
-        PartitionLineage.of(next(iter(plan)), [], config).config_hash,
-        __version__,
-        [{"key": o.key, "version": o.version, "size": o.size} for o in needed],
-        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    )
-    extract_results: list[dict[str, Any]] = []
-    partitions: list[PartitionReport] = []
-    failed: dict[str, str] = {}
-    total = len(needed) + len(plan)
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    if client is None:
-        for obj in needed:
-            extract_results.append(with_retries(_extract_if_needed, raw, out, obj, config))
-            tick()
-        for day, inputs in plan.items():
-            try:
-                partitions.append(with_retries(compute, inputs, out, day, config, run_id))
-            except TelemetryError as exc:
-                failed[str(day)] = str(exc)
-            tick()
-    else:
-        from distributed import as_completed, span  # edge: only the pipeline touches Dask
-
-        # spans group the run's tasks on the dashboard (Fine Performance Metrics, span views):
+        executor = executor_for(client)
+        extract_tasks: dict[DayKey, Task] = {}
+        feature_tasks: dict[Task, DayKey] = {}
+        # groups are spans on the Dask dashboard (Fine Performance Metrics, span views):
         # ("telemetry-run-<run_id>", "extract") and ("telemetry-run-<run_id>", "features")
-        with span(f"telemetry-run-{run_id}"):
-            with span("extract"):
-                extract_futures = {
-                    obj.day: client.submit(
-                        with_retries,
-                        _extract_if_needed,
-                        raw,
-                        out,
-                        obj,
-                        config,
+        with executor.group(f"telemetry-run-{run_id}"):
+            with executor.group("extract"):
+                for obj in needed:
+                    extract_tasks[obj.day] = executor.submit(
+                        _extract_if_needed, raw, out, obj, config,
                         key=f"extract-{obj.day.robot_id}-{obj.day.date}-{run_id}",
-                        retries=2,
-                        pure=False,
-                    )
-                    for obj in needed
-                }
-            with span("features"):
-                feature_futures = {
-                    client.submit(
-                        _after,
-                        compute,
-                        [extract_futures[o.day] for o in inputs],
-                        inputs,
-                        out,
-                        day,
-                        config,
-                        run_id,
+                    )  # fmt: skip
+            with executor.group("features"):
+                for day, inputs in plan.items():
+                    task = executor.submit(
+                        compute, inputs, out, day, config, run_id,
                         key=f"features-{day.robot_id}-{day.date}-{run_id}",
-                        retries=2,
-                        pure=False,
-                    ): day
-                    for day, inputs in plan.items()
-                }
-        extract_keys = {f.key for f in extract_futures.values()}
-        for future in as_completed([*extract_futures.values(), *feature_futures]):  # type: ignore[no-untyped-call]
-            try:
-                result = future.result()
-            except Exception as exc:  # a task that failed after its retries: report it, keep the others
-                name = str(feature_futures.get(future, future.key))
-                failed[name] = f"{type(exc).__name__}: {exc}"
+                        label=str(day),
+                        after=[extract_tasks[o.day] for o in inputs],
+                    )  # fmt: skip
+                    feature_tasks[task] = day
+        for outcome in executor.outcomes():
+            if outcome.error is not None:
+                failed[outcome.task.label] = outcome.error
+            elif outcome.task in feature_tasks:
+                partitions.append(outcome.result)
             else:
-                if future.key in extract_keys:
-                    extract_results.append(result)
-                else:
-                    partitions.append(result)
+                extract_results.append(outcome.result)
             tick()
-    extract_total = ExtractReport()
-    for item in extract_results:
-        extract_total = extract_total.merge(_report_from_dict(item["report"]))
-    summary = FeaturesSummary(manifest, extract_total, sorted(partitions, key=lambda p: p.day), failed, 0.0)
-    summary.seconds = time.perf_counter() - clock
-    manifest.computed, manifest.skipped, manifest.failed = summary.computed, summary.skipped, failed
-    manifest.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    manifest.summary = {
-        "partitions": len(plan),
-        "computed": len(summary.computed),
-        "skipped": len(summary.skipped),
-        "failed": len(failed),
-        "documents": extract_total.documents,
-        "quarantined": extract_total.quarantined,
-        "examples": sum(p.examples for p in partitions),
-        "positives": sum(p.positives for p in partitions),
-        "excluded": summary.excluded(),
-        "seconds": round(summary.seconds, 3),
-    }
-    if units is not None:
-        manifest.summary["units"] = {"url": units.url, "version": units.version, "size": units.size}
-        manifest.summary["units_missing"] = units_missing
-    with_retries(out.write_bytes, manifest.key(), manifest.to_json())
-    return summary
+        extract_total = ExtractReport()
+        for item in extract_results:
+            extract_total = extract_total.merge(_report_from_dict(item["report"]))
+        summary = FeaturesSummary(
+            manifest, extract_total, sorted(partitions, key=lambda p: p.day), failed, 0.0
+        )
+        summary.seconds = time.perf_counter() - clock
+        manifest.computed, manifest.skipped, manifest.failed = summary.computed, summary.skipped, failed
+        manifest.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        manifest.summary = {
+            "partitions": len(plan),
+            "computed": len(summary.computed),
+            "skipped": len(summary.skipped),
+            "failed": len(failed),
+            "documents": extract_total.documents,
+            "quarantined": extract_total.quarantined,
+            "examples": sum(p.examples for p in partitions),
+            "positives": sum(p.positives for p in partitions),
+            "excluded": summary.excluded(),
+            "seconds": round(summary.seconds, 3),
+        }
+        if units is not None:
+            manifest.summary["units"] = {"url": units.url, "version": units.version, "size": units.size}
+            manifest.summary["units_missing"] = units_missing
+        with_retries(out.write_bytes, manifest.key(), manifest.to_json())
+        return summary
 
 
 def _pinned_units(config: TelemetryConfig, as_of: RunManifest | None) -> UnitsSource | None:
@@ -904,12 +784,6 @@ def _units_missing(units: UnitsSource | None, config: TelemetryConfig, robots: s
             ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""),
         )
     return missing
-
-
-def _after(fn: Callable[..., PartitionReport], _dependencies: list[Any], *args: Any) -> PartitionReport:
-    """Run ``fn(*args)`` once the dependencies (extract results, passed by Dask) are done (transient store
-    errors are retried, see :func:`with_retries`)."""
-    return with_retries(fn, *args)
 
 
 def _report_from_dict(data: Mapping[str, Any]) -> ExtractReport:
