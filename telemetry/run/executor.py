@@ -132,7 +132,6 @@ def _describe(exc: BaseException) -> str:
 class Executor(ABC):
     """Submit tasks (with the tasks they wait for), then collect every outcome as tasks finish."""
 
-    @abstractmethod
     def submit(
         self,
         fn: Callable[..., Any],
@@ -141,7 +140,17 @@ class Executor(ABC):
         label: str | None = None,
         after: Sequence[Task] = (),
     ) -> Task:
-        """Schedule ``fn(*args)`` to run once the tasks of `after` have finished."""
+        """Schedule ``fn(*args)`` to run once the tasks of `after` (submitted earlier) have finished.
+
+        `key` must be unique in the run; `label` names the task in outcomes (default: the key)."""
+        task = Task(key, label or key)
+        self._schedule(task, fn, args, tuple(after))
+        return task
+
+    @abstractmethod
+    def _schedule(
+        self, task: Task, fn: Callable[..., Any], args: tuple[Any, ...], after: tuple[Task, ...]
+    ) -> None: ...
 
     @abstractmethod
     def outcomes(self) -> Iterator[Outcome]:
@@ -157,19 +166,12 @@ class InProcessExecutor(Executor):
     dependencies are always submitted before it)."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[Task, Callable[..., Any], tuple[Any, ...], Sequence[Task]]] = []
+        self._pending: list[tuple[Task, Callable[..., Any], tuple[Any, ...], tuple[Task, ...]]] = []
 
-    def submit(
-        self,
-        fn: Callable[..., Any],
-        *args: Any,
-        key: str,
-        label: str | None = None,
-        after: Sequence[Task] = (),
-    ) -> Task:
-        task = Task(key, label or key)
-        self._pending.append((task, fn, args, tuple(after)))
-        return task
+    def _schedule(
+        self, task: Task, fn: Callable[..., Any], args: tuple[Any, ...], after: tuple[Task, ...]
+    ) -> None:
+        self._pending.append((task, fn, args, after))
 
     def outcomes(self) -> Iterator[Outcome]:
         errors: dict[Task, str] = {}
@@ -197,27 +199,15 @@ class DaskExecutor(Executor):
         self._futures: dict[Any, Task] = {}
         self._by_task: dict[Task, Any] = {}
 
-    def submit(
-        self,
-        fn: Callable[..., Any],
-        *args: Any,
-        key: str,
-        label: str | None = None,
-        after: Sequence[Task] = (),
-    ) -> Task:
-        task = Task(key, label or key)
+    def _schedule(
+        self, task: Task, fn: Callable[..., Any], args: tuple[Any, ...], after: tuple[Task, ...]
+    ) -> None:
+        dependencies = [self._by_task[t] for t in after]
         future = self._client.submit(
-            _run_task,
-            fn,
-            [self._by_task[t] for t in after],
-            *args,
-            key=key,
-            retries=TASK_RETRIES,
-            pure=False,
+            _run_task, fn, dependencies, *args, key=task.key, retries=TASK_RETRIES, pure=False
         )
         self._futures[future] = task
         self._by_task[task] = future
-        return task
 
     def outcomes(self) -> Iterator[Outcome]:
         from distributed import as_completed  # edge: only the executor touches Dask
