@@ -67,7 +67,9 @@ def run_variant(name: str, path: Path, quick: bool = False) -> dict[str, Any]:
     data = path.read_bytes()
     started = time.perf_counter()  # imports and set-up above are not timed
     if name == "telemetry":
-        result = extract_day_zip(data, day=day, version="bench", config=config)
+        result = extract_day_zip(
+            data, day=day, version="bench", signals=config.signals, extract=config.extract
+        )
         samples = sum(result.report.samples.values())
         json_bytes = result.report.json_bytes
         extra = {"documents": result.report.documents, "quarantined": result.report.quarantined}

@@ -224,7 +224,7 @@ class Bench:
     def cutoffs(self) -> np.ndarray:
         from telemetry.stages.labels import grid_cutoffs
 
-        return grid_cutoffs(self.cfg["grid"], self.start, self.end)
+        return grid_cutoffs(self.cfg["grid"].labels, self.start, self.end)
 
     def grid_examples(self) -> pd.DataFrame:
         """Every grid cutoff of the day as an example (a fixed workload, independent of exclusions)."""
@@ -235,7 +235,8 @@ class Bench:
         """The aligned table of the 14 numeric fields (``tick``, ``t_s`` = seconds since the span start)."""
         from telemetry.stages.align import align
 
-        aligned = align(load_tables(self.root), self.cfg["numeric"], **self.span)
+        numeric = self.cfg["numeric"]
+        aligned = align(load_tables(self.root), signals=numeric.signals, align=numeric.align, **self.span)
         frame = aligned.frame().drop(columns="robot_id")
         frame.insert(1, "t_s", (frame["tick"].to_numpy() - self.span["start"]) / 1000.0)
         return frame
@@ -273,7 +274,11 @@ def run_ours(name: str, b: Bench) -> dict[str, Any]:
     if name in ("labels[grid]", "labels[event]"):
         tables = load_tables(b.root)
         cfg = b.cfg[name[7:-1]]
-        seconds, ex = timed(lambda: make_examples(tables, cfg, **b.label_span))
+        seconds, ex = timed(
+            lambda: make_examples(
+                tables, signals=cfg.signals, labels=cfg.labels, features=cfg.features, **b.label_span
+            )
+        )
         info = {
             "cutoffs": ex.candidates,
             "examples": len(ex.examples),
@@ -282,28 +287,39 @@ def run_ours(name: str, b: Bench) -> dict[str, Any]:
         info["excluded"] = ex.excluded
     elif name == "align":
         tables = load_tables(b.root)
-        seconds, aligned = timed(lambda: align(tables, b.cfg["grid"], **b.span))
+        grid = b.cfg["grid"]
+        seconds, aligned = timed(lambda: align(tables, signals=grid.signals, align=grid.align, **b.span))
         info = {"ticks": len(aligned.ticks), "signals": len(aligned.signals)}
     elif name in ("align[4]", "align[4]+frame"):
         tables = load_tables(b.root, JOIN_SIGNALS)
+        join4 = b.cfg["join4"]
         if name == "align[4]":
-            seconds, aligned = timed(lambda: align(tables, b.cfg["join4"], **b.span))
+            seconds, aligned = timed(
+                lambda: align(tables, signals=join4.signals, align=join4.align, **b.span)
+            )
         else:
-            seconds, frame = timed(lambda: align(tables, b.cfg["join4"], **b.span).frame())
+            seconds, frame = timed(
+                lambda: align(tables, signals=join4.signals, align=join4.align, **b.span).frame()
+            )
             info["columns"] = frame.shape[1]
         info["ticks"] = (b.end - b.span["start"]) // b.step_ms
     elif name in ("features[grid]", "features[event]", "ours[numeric]"):
         tables = load_tables(b.root)
         kind = "numeric" if name == "ours[numeric]" else "grid"
         cfg = b.cfg[kind]
-        aligned = align(tables, cfg, **b.span)
+        aligned = align(tables, signals=cfg.signals, align=cfg.align, **b.span)
         if name == "features[event]":
-            examples = make_examples(tables, b.cfg["event"], **b.label_span).examples
+            event = b.cfg["event"]
+            examples = make_examples(
+                tables, signals=event.signals, labels=event.labels, features=event.features, **b.label_span
+            ).examples
         else:
             examples = b.grid_examples()
         events = tables.get("events") if kind == "grid" else None
         del tables
-        seconds, features = timed(lambda: build_features(aligned, events, examples, cfg))
+        seconds, features = timed(
+            lambda: build_features(aligned, events, examples, signals=cfg.signals, features=cfg.features)
+        )
         info = {"cutoffs": len(examples), "windows": len(examples) * len(WINDOWS_S)}
         info["feature_columns"] = features.shape[1] - examples.shape[1]
     elif name in ("total[grid]", "total[event]"):
@@ -311,11 +327,20 @@ def run_ours(name: str, b: Bench) -> dict[str, Any]:
         cfg, mode = b.cfg["grid"], name[6:-1]
 
         def pipeline() -> tuple[Any, pd.DataFrame]:
-            aligned = align(tables, cfg, **b.span)
-            ex = make_examples(tables, b.cfg[mode], **b.label_span)
+            aligned = align(tables, signals=cfg.signals, align=cfg.align, **b.span)
+            labelling = b.cfg[mode]
+            ex = make_examples(
+                tables,
+                signals=labelling.signals,
+                labels=labelling.labels,
+                features=labelling.features,
+                **b.label_span,
+            )
             # grid: every grid cutoff gets features (the fixed workload); event: the training examples
             examples = b.grid_examples() if mode == "grid" else ex.examples
-            return ex, build_features(aligned, tables.get("events"), examples, cfg)
+            return ex, build_features(
+                aligned, tables.get("events"), examples, signals=cfg.signals, features=cfg.features
+            )
 
         seconds, (ex, features) = timed(pipeline)
         info = {
@@ -907,9 +932,11 @@ def check(step_ms: int, n: int) -> None:
     b = Bench(workload(), step_ms)
     cutoffs = b.cutoffs()[subset(len(b.cutoffs()), n)]
     frame, cols = b.numeric_frame(), b.numeric_columns()
-    aligned = align(load_tables(b.root), b.cfg["numeric"], **b.span)
+    numeric = b.cfg["numeric"]
+    aligned = align(load_tables(b.root), signals=numeric.signals, align=numeric.align, **b.span)
     ex = pd.DataFrame({"cutoff": cutoffs})
-    ours = build_features(aligned, None, ex, b.cfg["numeric"]).set_index("cutoff")
+    ours = build_features(aligned, None, ex, signals=numeric.signals, features=numeric.features)
+    ours = ours.set_index("cutoff")
     ref = pandas_loop(frame, cols, cutoffs)
     results = {"ours": ours, "pandas[rolling]": pandas_rolling(frame, cols, cutoffs, step_ms)}
     available = {p for p in PEERS if importlib.util.find_spec(p) is not None}
@@ -976,7 +1003,8 @@ def check(step_ms: int, n: int) -> None:
             print(f"  {'':<18} not all close: {', '.join(sorted(columns))}")
     # joins: every cell of the peers' tables against ours
     tables = load_tables(b.root, JOIN_SIGNALS)
-    mine = align(tables, b.cfg["join4"], **b.span).frame().drop(columns="robot_id")
+    join4 = b.cfg["join4"]
+    mine = align(tables, signals=join4.signals, align=join4.align, **b.span).frame().drop(columns="robot_id")
     pd_tables = {k: v.to_pandas() for k, v in tables.items()}
     joined = {"pandas[merge_asof]": pandas_merge_asof(pd_tables, mine["tick"].to_numpy(), b.cfg["join4"])}
     if "polars" in available:
@@ -1025,12 +1053,17 @@ def fmt_rate(r: dict[str, Any]) -> str:
 
 def source_hashes() -> dict[str, str]:
     """The measured code may be in flux: tie the figures to the exact sources (and the commit)."""
-    names = ("align.py", "labels.py", "features.py")
-    out = {name: hashlib.sha256((ROOT / "telemetry" / name).read_bytes()).hexdigest()[:16] for name in names}
+    stages = ROOT / "telemetry" / "stages"
+    names = (
+        "align.py",
+        "labels.py",
+        *(f"features/{p.name}" for p in sorted((stages / "features").glob("*.py"))),
+    )
+    out = {name: hashlib.sha256((stages / name).read_bytes()).hexdigest()[:16] for name in names}
     git = ["git", "-C", str(ROOT)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", *(f"telemetry/{n}" for n in names)],
+        [*git, "status", "--porcelain", "--", *(f"telemetry/stages/{n}" for n in names)],
         capture_output=True,
         text=True,
         check=False,

@@ -35,7 +35,7 @@ VALID = (member_name(DAY.robot_id, 1793577600500, 0), gz(envelope(0)))
 
 
 def check(data: bytes) -> None:
-    got = extract_day_zip(data, day=DAY, version="fuzz", config=CONFIG)
+    got = extract_day_zip(data, day=DAY, version="fuzz", signals=CONFIG.signals, extract=CONFIG.extract)
     rep = got.report
     if rep.documents != rep.extracted + rep.quarantined or rep.quarantined != len(got.quarantine):
         raise AssertionError(f"accounting broken: {rep.to_dict()}")

@@ -456,9 +456,9 @@ def run_incremental(raw_dir: Path) -> dict[str, Any]:
     import telemetry.run.pipeline as tp
     from telemetry.config import load_config
     from telemetry.contract.layout import features_key
+    from telemetry.contract.ziplib import build_day_zip
     from telemetry.io.lineage import read_lineage
     from telemetry.io.store import Store
-    from telemetry.sim.fleet import build_day_zip
 
     spec = _spec()
     start, end = spec.start, spec.start + dt.timedelta(days=spec.days - 1)

@@ -45,7 +45,8 @@ def fleet_spec(quick: bool = False) -> Any:
 
 def robot_day_zip(quick: bool = False) -> Path:
     """The day zip of the workload (default faults), simulated once and cached."""
-    from telemetry.sim.fleet import build_day_zip, robot_ids, simulate_robot_days
+    from telemetry.contract.ziplib import build_day_zip
+    from telemetry.sim.fleet import robot_ids, simulate_robot_days
 
     spec = fleet_spec(quick)
     suffix = "-quick" if quick else ""

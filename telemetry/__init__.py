@@ -1,189 +1,99 @@
 """telemetry: robot-fleet telemetry to failure predictions.
 
 The public API is what ``__all__`` lists; everything else is internal. ``docs/api.md`` walks through it
-with examples that the tests execute. In data-flow order:
+with examples that the tests execute. The names, in data-flow order (configuration, raw data, the pure
+stages, fleet runs, outputs, models, data sources), and the module each comes from are the one table
+``_EXPORTS`` below: ``__all__``, ``dir(telemetry)`` and the lazy attribute lookup are derived from it.
 
-- configuration: :func:`load_config` (file < environment < overrides), :class:`TelemetryConfig`;
-- raw data: :class:`Store`, :func:`open_store`, :func:`list_robot_days`, :func:`list_versions`,
-  :func:`read_signals` (one robot's samples for a time span, per signal), :func:`extract_day_zip`;
-- stages (pure functions): :func:`align_signals` (the nearest-time join; it is
-  ``telemetry.stages.align.align``, exported under this name so that the module ``telemetry.stages.align``
-  stays a
-  module), :func:`make_examples` (cutoffs, labels, exclusions), :func:`build_features`,
-  :func:`robot_features` (all three for one robot and span), :func:`feature_names`,
-  :func:`parse_feature_name`;
-- fleet runs: :func:`run_features`, :func:`run_extract`, :func:`connect` (LocalCluster, scheduler address
-  or Kubernetes), :func:`dashboard_url`, :func:`cluster_spec`;
-- outputs: :func:`read_features` (pandas, or Dask with ``lazy=True``), :func:`read_extraction_reports`,
-  :func:`read_quarantine`;
-- models: :func:`train_models`, :func:`write_model`, :func:`load_model`, :func:`score_features`,
-  :func:`failure_catches`;
-- data: :class:`FleetSpec`, :func:`simulate_fleet` (a synthetic fleet), :func:`import_csv`.
-
-Modules that need Dask, LightGBM, fsspec or matplotlib are imported on first use of one of their names, so
-``import telemetry`` stays cheap (Dask workers import it to unpickle tasks).
+Every name is imported on first use, so ``import telemetry`` loads neither pandas nor Dask, LightGBM,
+fsspec or matplotlib (Dask workers import the package to unpickle tasks; the command line starts fast).
+:func:`align_signals` is ``telemetry.stages.align.align``, exported under this name so that the module
+``telemetry.stages.align`` stays a module.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from telemetry._version import __version__
-from telemetry.config import Secret, SignalSpec, TelemetryConfig, load_config
-from telemetry.contract.layout import DayKey
-from telemetry.errors import (
-    ConfigError,
-    DataContractError,
-    ModelError,
-    NothingToDoError,
-    StoreError,
-    TelemetryError,
-    VersionNotFoundError,
-)
-from telemetry.stages.align import Aligned
-from telemetry.stages.align import align as align_signals
-from telemetry.stages.extract import Extraction, ExtractReport, QuarantineRecord, extract_day_zip
-from telemetry.stages.features import FeatureName, build_features, feature_names, parse_feature_name
-from telemetry.stages.labels import ExampleSet, make_examples
-
-if TYPE_CHECKING:
-    from telemetry.api import (
-        list_robot_days,
-        list_versions,
-        open_store,
-        read_extraction_reports,
-        read_features,
-        read_quarantine,
-        read_signals,
-        to_epoch_ms,
-    )
-    from telemetry.importers.csv import TabularSpec, import_csv
-    from telemetry.io.registry import (
-        FeatureSet,
-        Model,
-        TrainedModel,
-        failure_catches,
-        load_model,
-        score_features,
-        train_models,
-        write_model,
-    )
-    from telemetry.io.store import RawObject, Store
-    from telemetry.run.cluster import cluster_spec, connect, dashboard_url
-    from telemetry.run.pipeline import (
-        FeaturesSummary,
-        RobotFeatures,
-        robot_features,
-        run_extract,
-        run_features,
-    )
-    from telemetry.sim.fleet import FaultRates, FleetSpec, GroundTruth, simulate_fleet
-
-_LAZY: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "list_robot_days",
-            "list_versions",
-            "open_store",
-            "read_extraction_reports",
-            "read_features",
-            "read_quarantine",
-            "read_signals",
-            "to_epoch_ms",
-        ),
-        "telemetry.api",
-    ),
-    **dict.fromkeys(("cluster_spec", "connect", "dashboard_url"), "telemetry.run.cluster"),
-    **dict.fromkeys(
-        (
-            "FeatureSet",
-            "Model",
-            "TrainedModel",
-            "failure_catches",
-            "load_model",
-            "score_features",
-            "train_models",
-            "write_model",
-        ),
-        "telemetry.io.registry",
-    ),
-    **dict.fromkeys(
-        ("FeaturesSummary", "RobotFeatures", "robot_features", "run_extract", "run_features"),
-        "telemetry.run.pipeline",
-    ),
-    **dict.fromkeys(("FaultRates", "FleetSpec", "GroundTruth", "simulate_fleet"), "telemetry.sim.fleet"),
-    **dict.fromkeys(("RawObject", "Store"), "telemetry.io.store"),
-    **dict.fromkeys(("TabularSpec", "import_csv"), "telemetry.importers.csv"),
+# name -> "module" (the name is an attribute of that module) or "module:attribute" (exported renamed)
+_EXPORTS: dict[str, str] = {
+    "__version__": "telemetry._version",
+    # configuration (file < environment < overrides) and errors
+    "load_config": "telemetry.config",
+    "TelemetryConfig": "telemetry.config",
+    "SignalSpec": "telemetry.config",
+    "Secret": "telemetry.config",
+    "TelemetryError": "telemetry.errors",
+    "ConfigError": "telemetry.errors",
+    "DataContractError": "telemetry.errors",
+    "StoreError": "telemetry.errors",
+    "VersionNotFoundError": "telemetry.errors",
+    "NothingToDoError": "telemetry.errors",
+    "ModelError": "telemetry.errors",
+    # raw data: the store, its robot-days and versions, one robot's samples
+    "DayKey": "telemetry.contract.layout",
+    "Store": "telemetry.io.store",
+    "RawObject": "telemetry.io.store",
+    "open_store": "telemetry.api",
+    "list_robot_days": "telemetry.api",
+    "list_versions": "telemetry.api",
+    "read_signals": "telemetry.api",
+    "to_epoch_ms": "telemetry.api",
+    # stages (pure functions): extract, the nearest-time join, cutoffs and labels, features
+    "extract_day_zip": "telemetry.stages.extract",
+    "Extraction": "telemetry.stages.extract",
+    "ExtractReport": "telemetry.stages.extract",
+    "QuarantineRecord": "telemetry.stages.extract",
+    "align_signals": "telemetry.stages.align:align",
+    "Aligned": "telemetry.stages.align",
+    "make_examples": "telemetry.stages.labels",
+    "ExampleSet": "telemetry.stages.labels",
+    "build_features": "telemetry.stages.features",
+    "feature_names": "telemetry.stages.features",
+    "parse_feature_name": "telemetry.stages.features",
+    "FeatureName": "telemetry.stages.features",
+    # fleet runs (LocalCluster, a scheduler address or Kubernetes)
+    "robot_features": "telemetry.run.pipeline",
+    "RobotFeatures": "telemetry.run.pipeline",
+    "run_features": "telemetry.run.pipeline",
+    "run_extract": "telemetry.run.pipeline",
+    "FeaturesSummary": "telemetry.run.pipeline",
+    "connect": "telemetry.run.cluster",
+    "dashboard_url": "telemetry.run.cluster",
+    "cluster_spec": "telemetry.run.cluster",
+    # outputs
+    "read_features": "telemetry.api",
+    "read_extraction_reports": "telemetry.api",
+    "read_quarantine": "telemetry.api",
+    # models
+    "FeatureSet": "telemetry.stages.train",
+    "train_models": "telemetry.run.train",
+    "TrainedModel": "telemetry.stages.train",
+    "write_model": "telemetry.io.registry",
+    "load_model": "telemetry.io.registry",
+    "Model": "telemetry.stages.score",
+    "score_features": "telemetry.stages.score",
+    "failure_catches": "telemetry.stages.score",
+    # data sources: a synthetic fleet, tabular (CSV) telemetry
+    "simulate_fleet": "telemetry.sim.fleet",
+    "FleetSpec": "telemetry.sim.fleet",
+    "FaultRates": "telemetry.sim.faults",
+    "GroundTruth": "telemetry.sim.fleet",
+    "import_csv": "telemetry.importers.csv",
+    "TabularSpec": "telemetry.importers.csv",
 }
 
-__all__ = [
-    "Aligned",
-    "ConfigError",
-    "DataContractError",
-    "DayKey",
-    "ExampleSet",
-    "ExtractReport",
-    "Extraction",
-    "FaultRates",
-    "FeatureName",
-    "FeatureSet",
-    "FeaturesSummary",
-    "FleetSpec",
-    "GroundTruth",
-    "Model",
-    "ModelError",
-    "NothingToDoError",
-    "QuarantineRecord",
-    "RawObject",
-    "RobotFeatures",
-    "Secret",
-    "SignalSpec",
-    "Store",
-    "StoreError",
-    "TabularSpec",
-    "TelemetryConfig",
-    "TelemetryError",
-    "TrainedModel",
-    "VersionNotFoundError",
-    "__version__",
-    "align_signals",
-    "build_features",
-    "cluster_spec",
-    "connect",
-    "dashboard_url",
-    "extract_day_zip",
-    "failure_catches",
-    "feature_names",
-    "import_csv",
-    "list_robot_days",
-    "list_versions",
-    "load_config",
-    "load_model",
-    "make_examples",
-    "open_store",
-    "parse_feature_name",
-    "read_extraction_reports",
-    "read_features",
-    "read_quarantine",
-    "read_signals",
-    "robot_features",
-    "run_extract",
-    "run_features",
-    "score_features",
-    "simulate_fleet",
-    "to_epoch_ms",
-    "train_models",
-    "write_model",
-]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    """Import the module of a lazily exported name on first use."""
-    module = _LAZY.get(name)
-    if module is None:
+    """The exported ``name``, imported from its module on first use (then cached in the package)."""
+    source = _EXPORTS.get(name)
+    if source is None:
         raise AttributeError(f"module 'telemetry' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = source.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value
     return value
 

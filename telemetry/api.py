@@ -33,8 +33,7 @@ from telemetry.config import TelemetryConfig, load_config
 from telemetry.contract.envelope import day_of_ms
 from telemetry.contract.layout import EXTRACT_PREFIX, FEATURES_PREFIX, QUARANTINE_PREFIX, day_zip_key
 from telemetry.errors import NothingToDoError
-from telemetry.io.registry import FeatureSet, list_feature_partitions
-from telemetry.io.registry import read_features as _read_feature_set
+from telemetry.io.registry import list_feature_partitions, read_feature_set
 from telemetry.io.store import Store
 from telemetry.stages.extract import (
     QUARANTINE_SCHEMA,
@@ -46,6 +45,8 @@ from telemetry.stages.extract import (
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
+
+    from telemetry.stages.train import FeatureSet
 
 __all__ = [
     "list_robot_days",
@@ -257,7 +258,12 @@ def read_signals(
     parts: dict[str, list[pa.Table]] = {spec.name: [] for spec in wanted}
     for obj in objects:
         extraction = extract_day_zip(
-            raw.read(obj), day=obj.day, version=obj.version, config=config, key=obj.key
+            raw.read(obj),
+            day=obj.day,
+            version=obj.version,
+            signals=config.signals,
+            extract=config.extract,
+            key=obj.key,
         )
         for spec in wanted:
             table = extraction.tables.get(spec.name)
@@ -411,9 +417,9 @@ def read_features(
         start: first UTC day, inclusive; end: last UTC day, inclusive (default: every day).
         robots: only these robots.
         lazy: False (default): read everything now into a
-            :class:`~telemetry.io.registry.FeatureSet` (``.frame`` is the pandas DataFrame; what
-            :func:`~telemetry.io.registry.train_models` and :func:`~telemetry.io.registry.score_features`
-            take).
+            :class:`~telemetry.stages.train.FeatureSet` (``.frame`` is the pandas DataFrame, ``.partitions``
+            the key, sha256 and lineage of every partition; what :func:`~telemetry.run.train.train_models`
+            and :func:`~telemetry.stages.score.score_features` take).
             True: a Dask DataFrame with one partition per robot-day, read when computed (on the cluster
             of the current ``distributed.Client``, if any).
 
@@ -436,7 +442,7 @@ def read_features(
     fleet = _only_fleet(store) if fleet is None else fleet
     first, last = _date(start, "start"), _date(end, "end")
     if not lazy:
-        return _read_feature_set(store, fleet, first, last, robots)
+        return read_feature_set(store, fleet, first, last, robots)
     import dask.dataframe as dd  # edge: Dask only for lazy reads
 
     keys = [key for _, key in list_feature_partitions(store, fleet, first, last, robots)]

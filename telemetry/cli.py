@@ -16,41 +16,21 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from telemetry._version import __version__
-from telemetry.config import TelemetryConfig, config_reference_markdown, config_to_dict, load_config
-from telemetry.contract.layout import DayKey, features_key
 from telemetry.errors import ConfigError, NothingToDoError, TelemetryError
-from telemetry.importers.csv import (
-    EventTable,
-    TabularSpec,
-    UnitsReport,
-    config_yaml,
-    import_csv,
-    import_units,
-    registry_config,
-)
-from telemetry.io.lineage import load_run, read_lineage
-from telemetry.io.registry import (
-    TrainedModel,
-    failure_catches,
-    load_model,
-    read_features,
-    score_features,
-    train_models,
-    write_model,
-    write_scores,
-)
-from telemetry.io.store import RawObject, Store
-from telemetry.run.cluster import cluster_spec, connect, dashboard_url
-from telemetry.run.pipeline import FeaturesSummary, run_extract, run_features
-from telemetry.sim.cobot import CobotSpec, cobot_config, simulate_cobots
-from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
-from telemetry.stages.evaluate import verdict
-from telemetry.stages.extract import ExtractReport
+
+# Every command imports the modules it runs (the configuration tree, pandas, pyarrow, Dask, LightGBM,
+# scikit-learn, fsspec, ...) in its own body: building the parser, --help and --version load none of them
+# (tests/test_cli.py keeps it so).
+if TYPE_CHECKING:
+    from telemetry.config import TelemetryConfig
+    from telemetry.importers.csv import EventTable
+    from telemetry.io.store import RawObject
+    from telemetry.run.pipeline import FeaturesSummary
+    from telemetry.stages.extract import ExtractReport
+    from telemetry.stages.train import TrainedModel
 
 __all__ = ["main"]
 
@@ -79,6 +59,8 @@ def _positive_int(text: str) -> int:
 
 
 def _config(args: argparse.Namespace) -> TelemetryConfig:
+    from telemetry.config import load_config
+
     return load_config(args.config, overrides=[*args.set, *cluster_overrides(args)])
 
 
@@ -103,18 +85,28 @@ def _print_report(report: ExtractReport, seconds: float, objects: int) -> None:
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     """Print the effective configuration (secrets masked)."""
+    import yaml
+
+    from telemetry.config import config_to_dict
+
     print(yaml.safe_dump(config_to_dict(_config(args)), sort_keys=False), end="")
     return 0
 
 
 def cmd_config_reference(args: argparse.Namespace) -> int:
     """Print the configuration reference (Markdown)."""
+    from telemetry.config import config_reference_markdown
+
     print(config_reference_markdown(), end="")
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write a synthetic fleet's day zips (and ground truth) to a store."""
+    from telemetry.io.store import Store
+    from telemetry.sim.faults import FaultRates
+    from telemetry.sim.fleet import FleetSpec, simulate_fleet
+
     config = _config(args)
     if args.profile == "cobot":
         return _simulate_cobots(args, config)
@@ -152,6 +144,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _simulate_cobots(args: argparse.Namespace, config: TelemetryConfig) -> int:
     """``simulate --profile cobot``: dense failures (see docs/simulator.md), and optionally its config."""
+    from telemetry.importers.csv import config_yaml
+    from telemetry.io.store import Store
+    from telemetry.sim.cobot import CobotSpec, cobot_config, simulate_cobots
+
     if args.failure_rate is not None:
         raise ConfigError("--failure-rate applies to --profile amr (a cobot stops about every 75 s)")
     try:
@@ -181,6 +177,9 @@ def _simulate_cobots(args: argparse.Namespace, config: TelemetryConfig) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Extract day zips to per-signal Parquet tables plus quarantine records."""
+    from telemetry.io.store import Store
+    from telemetry.run.pipeline import run_extract
+
     config = _config(args)
     raw = Store(args.raw, config.store.s3)
     out = Store(args.out, config.store.s3)
@@ -202,11 +201,15 @@ def cmd_extract(args: argparse.Namespace) -> int:
     )
     _print_report(summary.report, time.perf_counter() - started, len(summary.objects))
     print(f"outputs           {args.out}/signals/, {args.out}/quarantine/, {args.out}/_extract/")
-    return 0
+    for name, error in summary.failed.items():
+        print(f"FAILED            {name}: {error}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Simulate a small fleet, compute its features on a Dask LocalCluster, train and report a model."""
+    from telemetry.config import load_config
+
     root = Path(args.dir).resolve()
     raw_url, out_url = str(root / "raw"), str(root / "out")
     # demo defaults (each can be overridden with --set): fewer negatives, three windows
@@ -299,6 +302,10 @@ def cluster_overrides(args: argparse.Namespace) -> list[str]:
 
 def cmd_cluster_spec(args: argparse.Namespace) -> int:
     """Print the DaskCluster resource that --cluster kubernetes creates (YAML); contacts no cluster."""
+    import yaml
+
+    from telemetry.run.cluster import cluster_spec
+
     print(yaml.safe_dump(cluster_spec(_config(args)), sort_keys=False), end="")
     return 0
 
@@ -331,6 +338,11 @@ def _print_features_summary(summary: FeaturesSummary) -> None:
 def _run_features(
     args: argparse.Namespace, config: TelemetryConfig, raw_url: str, out_url: str
 ) -> FeaturesSummary:
+    from telemetry.io.lineage import load_run
+    from telemetry.io.store import Store
+    from telemetry.run.cluster import connect, dashboard_url
+    from telemetry.run.pipeline import run_features
+
     raw, out = Store(raw_url, config.store.s3), Store(out_url, config.store.s3)
     as_of = load_run(out, args.as_of) if getattr(args, "as_of", None) else None
     start = args.start
@@ -403,6 +415,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_model(model: TrainedModel, url: str) -> None:
+    from telemetry.stages.evaluate import verdict
+
     test = model.metrics["test"]
     base = model.metrics["baselines"]["one_feature"]
 
@@ -442,9 +456,14 @@ def _print_model(model: TrainedModel, url: str) -> None:
 def _train(
     args: argparse.Namespace, config: TelemetryConfig, features_url: str, out_url: str
 ) -> list[TrainedModel]:
+    from telemetry.io.registry import read_feature_set, write_model
+    from telemetry.io.store import Store
+    from telemetry.run.cluster import connect, dashboard_url
+    from telemetry.run.train import train_models
+
     features_store, out = Store(features_url, config.store.s3), Store(out_url, config.store.s3)
     started = time.perf_counter()
-    features = read_features(features_store, args.fleet or config.fleet, args.start, args.end)
+    features = read_feature_set(features_store, args.fleet or config.fleet, args.start, args.end)
     rows = len(features.frame)
     print(
         f"features          {len(features.partitions)} robot-days, {rows:,} examples, "
@@ -479,11 +498,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Risk per robot and cutoff for new days with a stored model; alerts above its threshold."""
+    from telemetry.io.registry import load_model, read_feature_set, write_scores
+    from telemetry.io.store import Store
+    from telemetry.stages.score import failure_catches, score_features
+
     config = _config(args)
     started = time.perf_counter()
     model = load_model(args.model, config.store.s3)
     fleet = args.fleet or config.fleet
-    features = read_features(Store(args.features, config.store.s3), fleet, args.start, args.end)
+    features = read_feature_set(Store(args.features, config.store.s3), fleet, args.start, args.end)
     scores = score_features(model, features)
     out = Store(args.out, config.store.s3)
     keys = write_scores(out, model, scores, fleet)
@@ -509,6 +532,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _event_table(text: str) -> EventTable:
+    from telemetry.importers.csv import EventTable  # parsing --events: only import-csv gives it
+
     kind, sep, rest = text.partition("=")
     path, sep2, code = rest.rpartition(":")
     if not sep or not sep2 or not kind or not path or not code:
@@ -520,6 +545,16 @@ def _event_table(text: str) -> EventTable:
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
     """Convert tabular telemetry (CSV) to telemetry.v1 day zips, and write a matching configuration."""
+    from telemetry.importers.csv import (
+        TabularSpec,
+        UnitsReport,
+        config_yaml,
+        import_csv,
+        import_units,
+        registry_config,
+    )
+    from telemetry.io.store import Store
+
     config = _config(args)
     try:
         spec = TabularSpec(
@@ -582,6 +617,10 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     """Show which raw object versions produced a robot-day's features."""
+    from telemetry.contract.layout import DayKey, features_key
+    from telemetry.io.lineage import read_lineage
+    from telemetry.io.store import Store
+
     config = _config(args)
     out = Store(args.out, config.store.s3)
     day = DayKey(args.fleet or config.fleet, args.date, args.robot)
@@ -818,7 +857,9 @@ def cli_reference_markdown() -> str:
         "print(r(), end='')\" > docs/cli.md`; `tests/test_cli.py` fails when it drifts. Every command also "
         "takes `--config FILE` and repeated `--set section.key=value` "
         "(see [configuration.md](configuration.md)); "
-        "exit status 0 on success, 1 when some partitions failed, 2 on errors of input or configuration.\n",
+        "exit status 0 on success, 1 when some partitions failed, 2 on errors of input or configuration. "
+        "`--help` and `--version` answer without importing the libraries the commands run (pandas, Dask, "
+        "LightGBM, ...): see [development.md](development.md#start-up-time) for the measured times.\n",
     ]
     old = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "100"  # argparse wraps help at the terminal width: fix it

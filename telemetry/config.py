@@ -52,7 +52,11 @@ __all__ = [
     "config_hash",
     "config_reference_markdown",
     "config_to_dict",
+    "events_signal",
+    "feature_levels",
+    "kubernetes_quantity",
     "load_config",
+    "sampled_signals",
 ]
 
 ENV_PREFIX = "TELEMETRY__"
@@ -177,6 +181,16 @@ DEFAULT_SIGNALS: tuple[SignalSpec, ...] = (
         role="events",
     ),
 )
+
+
+def sampled_signals(signals: Sequence[SignalSpec]) -> tuple[SignalSpec, ...]:
+    """The signals of registry ``signals`` that are joined onto the clock (``role: sampled``), in order."""
+    return tuple(s for s in signals if s.role == "sampled")
+
+
+def events_signal(signals: Sequence[SignalSpec]) -> SignalSpec | None:
+    """The signal of registry ``signals`` holding sporadic events (failures among them), if any."""
+    return next((s for s in signals if s.role == "events"), None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -362,8 +376,16 @@ class FeaturesConfig:
         return max(self.longest_window_ms, self.baseline_s * 1000)
 
 
+def feature_levels(signals: Sequence[SignalSpec], features: FeaturesConfig) -> dict[str, tuple[str, ...]]:
+    """``features.levels``, or (when null) the built-in levels of the fields registry ``signals`` has."""
+    if features.levels is not None:
+        return features.levels
+    present = {f"{s.name}.{f}" for s in signals for f in s.categorical}
+    return {k: v for k, v in DEFAULT_LEVELS.items() if k in present}
+
+
 DEFAULT_FAILURE_CODES: tuple[str, ...] = ("MOTOR_OVERHEAT", "LOCALIZATION_LOST", "BATTERY_BROWNOUT", "E_STOP")
-"""The simulator's failure codes (``telemetry.sim.fleet.FAILURE_CODES``; a test keeps the two equal)."""
+"""The simulator's failure codes (``telemetry.sim.plan.FAILURE_CODES``; a test keeps the two equal)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -565,8 +587,23 @@ class TrainConfig:
 
 _K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label
 _K8S_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_K8S_QUANTITY_RE = re.compile(r"^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_K8S_QUANTITY_RE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_K8S_QUANTITY_FACTOR: dict[str, float] = {
+    "": 1.0,
+    "m": 1e-3,
+    **{s: 1000.0**i for i, s in enumerate(("k", "M", "G", "T", "P", "E"), start=1)},
+    **{s: 1024.0**i for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), start=1)},
+}
 _DASK_BYTES_RE = re.compile(r"^(auto|\d+(\.\d+)?(e\d+)?\s*([kmgtp]i?b?|b)?)$", re.IGNORECASE)
+
+
+def kubernetes_quantity(text: str) -> float | None:
+    """The value of Kubernetes quantity ``text`` (``512Mi`` -> 536870912.0 bytes, ``250m`` -> 0.25), or
+    None when ``text`` is not one (Kubernetes writes ``Gi``, not ``GiB``; no exponent forms)."""
+    match = _K8S_QUANTITY_RE.match(text)
+    if match is None:
+        return None
+    return float(match.group(1)) * _K8S_QUANTITY_FACTOR[match.group(2) or ""]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -633,7 +670,7 @@ class KubernetesConfig:
             "scheduler_memory_limit",
         ):
             value = getattr(self, key)
-            if value is not None and not _K8S_QUANTITY_RE.match(value):
+            if value is not None and kubernetes_quantity(value) is None:
                 raise ConfigError(
                     f"{where}.{key} must be a Kubernetes quantity like '512Mi' or '4Gi' (got {value!r}); "
                     "Kubernetes writes Gi, not GiB"
@@ -784,10 +821,7 @@ class TelemetryConfig:
     @property
     def feature_levels(self) -> dict[str, tuple[str, ...]]:
         """``features.levels``, or (when null) the built-in levels of the fields the registry has."""
-        if self.features.levels is not None:
-            return self.features.levels
-        present = {f"{s.name}.{f}" for s in self.signals for f in s.categorical}
-        return {k: v for k, v in DEFAULT_LEVELS.items() if k in present}
+        return feature_levels(self.signals, self.features)
 
     def signal(self, name: str) -> SignalSpec:
         """The spec of signal `name`."""
@@ -799,12 +833,12 @@ class TelemetryConfig:
     @property
     def sampled_signals(self) -> tuple[SignalSpec, ...]:
         """Signals joined onto the clock."""
-        return tuple(s for s in self.signals if s.role == "sampled")
+        return sampled_signals(self.signals)
 
     @property
     def events_signal(self) -> SignalSpec | None:
         """The signal holding sporadic events (failures among them), if any."""
-        return next((s for s in self.signals if s.role == "events"), None)
+        return events_signal(self.signals)
 
 
 # --------------------------------------------------------------------------------------------- loading

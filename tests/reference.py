@@ -281,7 +281,7 @@ def reference_features(
     config: TelemetryConfig,
 ) -> pd.DataFrame:
     """The feature table: the examples' columns (same row order), then every feature of
-    ``feature_names(config)``, named by ``str(FeatureName)``.
+    ``feature_names(signals=config.signals, features=config.features)``, named by ``str(FeatureName)``.
 
     For each example cutoff ``c`` and window ``W``: the ticks ``t`` with ``c - W <= t < c``; each tick takes
     the nearest (or backward) sample among the samples with ``ts < c`` only; events count when
@@ -289,7 +289,7 @@ def reference_features(
     ``z = (mean over the window - mean over the baseline) / std over the baseline``, the baseline being the
     values of the ticks with ``c - B <= t < c`` under the same rule.
     """
-    names = feature_names(config)
+    names = feature_names(signals=config.signals, features=config.features)
     levels_by_field: dict[str, list[str]] = {}  # "<signal>.<field>" -> levels with a seconds:<level> feature
     for name in names:
         key = f"{name.signal}.{name.field}"

@@ -199,7 +199,7 @@ def assert_frames_identical(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 @given(align_cases())
 def test_align_equals_reference(case: tuple[dict[str, Any], TelemetryConfig, int, int]) -> None:
     tables, config, start, end = case
-    got = align(tables, config, robot_id="r1", start=start, end=end)
+    got = align(tables, signals=config.signals, align=config.align, robot_id="r1", start=start, end=end)
     expected = reference_align(tables, config, "r1", start, end)
     assert_frames_identical(got.frame(), expected)
     rates = got.match_rates()
@@ -226,7 +226,12 @@ def test_matches_are_single_rows_of_the_table(
     ]
     start = (BASE // step + k) * step
     frame = align(
-        {"a": make_table(spec, rows)}, config, robot_id="r1", start=start - 5000, end=start + 5000
+        {"a": make_table(spec, rows)},
+        signals=config.signals,
+        align=config.align,
+        robot_id="r1",
+        start=start - 5000,
+        end=start + 5000,
     ).frame()
     table_rows = {(r["x"], r["y"], r["s"]) for r in rows}
     for x, y, s in zip(frame["a.x"], frame["a.y"], frame["a.s"], strict=True):
@@ -244,7 +249,9 @@ def one_signal(tolerance: int, direction: str, rows: list[dict[str, Any]], t: in
     config = make_config((tolerance, 0, 0), (direction, "nearest", "nearest"))
     spec = config.signal("a")
     table = make_table(spec, [{"s": None, "y": None, **r} for r in rows])
-    frame = align({"a": table}, config, robot_id="r1", start=t, end=t + 1).frame()
+    frame = align(
+        {"a": table}, signals=config.signals, align=config.align, robot_id="r1", start=t, end=t + 1
+    ).frame()
     assert list(frame["tick"]) == [t]
     expected = reference_align({"a": table}, config, "r1", t, t + 1)
     assert_frames_identical(frame, expected)
@@ -292,7 +299,9 @@ def test_anchor_clock_and_span() -> None:
         ),
         "a": make_table(config.signal("a"), [{"ts": T - 50, "x": 7.0}]),  # before the span, still matches
     }
-    frame = align(tables, config, robot_id="r1", start=T + 10, end=T + 30).frame()
+    frame = align(
+        tables, signals=config.signals, align=config.align, robot_id="r1", start=T + 10, end=T + 30
+    ).frame()
     assert list(frame["tick"]) == [T + 10]  # distinct anchor ts in [start, end)
     assert frame["b.v"].tolist() == [2.0]
     assert frame["a.x"].tolist() == [7.0]
@@ -301,12 +310,12 @@ def test_anchor_clock_and_span() -> None:
 
 def test_grid_is_epoch_aligned_and_missing_signals_are_null() -> None:
     config = make_config((0, 0, 0), ("nearest", "nearest", "nearest"), step_ms=1500)
-    got = align({}, config, robot_id="r1", start=T + 1, end=T + 6001)
+    got = align({}, signals=config.signals, align=config.align, robot_id="r1", start=T + 1, end=T + 6001)
     assert [t % 1500 for t in got.ticks] == [0, 0, 0, 0]
     assert list(got.ticks) == [t for t in range(T + 1, T + 6001) if t % 1500 == 0]
     assert got.match_rates() == {"a": 0.0, "b": 0.0, "c": 0.0}
     assert_frames_identical(got.frame(), reference_align({}, config, "r1", T + 1, T + 6001))
-    empty = align({}, config, robot_id="r1", start=T, end=T)
+    empty = align({}, signals=config.signals, align=config.align, robot_id="r1", start=T, end=T)
     assert len(empty.ticks) == 0 and empty.match_rates() == {"a": 0.0, "b": 0.0, "c": 0.0}
 
 

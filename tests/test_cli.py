@@ -14,12 +14,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from telemetry import __version__
 from telemetry.cli import main
 from telemetry.config import S3Config, load_config
 from telemetry.errors import ConfigError
 from telemetry.io.store import Store
+from telemetry.sim.faults import FaultRates
 from telemetry.sim.fleet import (
-    FaultRates,
     FleetSpec,
     GroundTruth,
     robot_ids,
@@ -125,8 +126,16 @@ def test_late_upload_makes_a_second_version_and_old_one_stays_readable(
     assert latest == obj
     assert truth.robot_days[0]["late_upload"]
     config = load_config(env={})
-    old = extract_day_zip(raw.read(first), day=first.day, version=first.version, config=config)
-    new = extract_day_zip(raw.read(latest), day=latest.day, version=latest.version, config=config)
+    old = extract_day_zip(
+        raw.read(first), day=first.day, version=first.version, signals=config.signals, extract=config.extract
+    )
+    new = extract_day_zip(
+        raw.read(latest),
+        day=latest.day,
+        version=latest.version,
+        signals=config.signals,
+        extract=config.extract,
+    )
     assert old.report.documents < new.report.documents
     assert sum(old.report.samples.values()) < sum(new.report.samples.values())
 
@@ -169,6 +178,48 @@ def test_console_script_runs(tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.startswith("telemetry ")
+
+
+HEAVY_LIBRARIES = (
+    *("lightgbm", "sklearn", "scipy", "dask", "distributed", "pyarrow", "pandas", "numpy"),
+    *("fsspec", "s3fs", "matplotlib", "isal", "orjson", "yaml"),
+)
+COMMAND_MODULES = tuple(f"telemetry.{p}" for p in ("stages", "io", "run", "sim", "importers", "contract"))
+HEAVY = (*HEAVY_LIBRARIES, *COMMAND_MODULES, "telemetry.config")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"], ["import-csv", "--help"]])
+def test_help_and_version_import_no_heavy_module(argv: list[str]) -> None:
+    """``python -m telemetry --help`` and ``--version`` build the parser and print without importing the
+    libraries or the project modules the commands use (each command imports what it runs): they answer
+    at once (measured times: docs/development.md)."""
+    code = (
+        "import json, runpy, sys\n"
+        f"sys.argv, status = ['telemetry', *{argv!r}], None\n"
+        "try:\n"
+        "    runpy.run_module('telemetry', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as exc:\n"
+        "    status = exc.code\n"
+        "print(json.dumps({'status': status, 'modules': sorted(sys.modules)}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    *printed, last = result.stdout.splitlines()
+    outcome = json.loads(last)
+    assert outcome["status"] in (0, None), result.stdout + result.stderr
+    assert "telemetry.cli" in outcome["modules"]  # the parser was built
+    loaded = [m for m in outcome["modules"] if m in HEAVY or m.startswith(tuple(f"{h}." for h in HEAVY))]
+    assert loaded == [], loaded
+    assert printed[0].startswith("telemetry " if argv == ["--version"] else "usage: telemetry")
+
+
+def test_python_m_telemetry_is_the_command_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "telemetry", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == f"telemetry {__version__}\n"
+    result = subprocess.run([sys.executable, "-m", "telemetry", "lineage"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "the following arguments are required: --out, --date, --robot" in result.stderr
 
 
 def test_run_with_a_config_file_computes_the_configured_days(

@@ -16,6 +16,7 @@ from telemetry.config import (
     config_hash,
     config_reference_markdown,
     config_to_dict,
+    kubernetes_quantity,
     load_config,
 )
 from telemetry.errors import ConfigError
@@ -171,3 +172,29 @@ def test_time_semantics_sections_validate() -> None:
     with pytest.raises(ConfigError, match=r"negative_fraction must be in"):
         load_config(env={}, overrides=["labels.negative_fraction=0"])
     assert load_config(env={}, overrides=["align.clock=odometry"]).align.clock == "odometry"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("4Gi", 4 * 2**30),
+        ("512Mi", 512 * 2**20),
+        ("1.5Gi", 1.5 * 2**30),
+        (".5Ki", 512.0),
+        ("2G", 2e9),
+        ("250m", 0.25),
+        ("3", 3.0),
+        ("1E", 1e18),
+        ("1Ei", 2.0**60),
+    ],
+)
+def test_kubernetes_quantities_have_their_value(text: str, value: float) -> None:
+    assert kubernetes_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["4GiB", "4gi", "4 Gi", "-1Gi", "1e3", "Gi", "", "0x10"])
+def test_what_is_not_a_kubernetes_quantity_is_refused(text: str) -> None:
+    """Kubernetes spells `Gi`, not `GiB`; the pod sizes of the config are checked with the same rule."""
+    assert kubernetes_quantity(text) is None
+    with pytest.raises(ConfigError, match="must be a Kubernetes quantity"):
+        load_config(env={}, overrides=[f"cluster.kubernetes.worker_memory_limit={text!r}"])

@@ -1,5 +1,6 @@
-"""Bootstrap intervals over robot-days and the rank metrics behind them, against scikit-learn and
-brute-force references."""
+"""Metrics of scored examples (alert threshold, weighted metrics, fast average precision), bootstrap
+intervals over robot-days and the rank metrics behind them, against scikit-learn and brute-force
+references."""
 
 from __future__ import annotations
 
@@ -9,7 +10,81 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from telemetry.stages.evaluate import DAY_MS, bootstrap_intervals, replicate_metrics, robot_day_groups
+from telemetry.stages.evaluate import (
+    DAY_MS,
+    alert_threshold,
+    average_precision,
+    binary_metrics,
+    bootstrap_intervals,
+    rankable,
+    replicate_metrics,
+    robot_day_groups,
+)
+
+# ------------------------------------------------------------------------------------------- metrics
+
+scores_st = st.lists(
+    st.tuples(st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.9]), st.sampled_from([1.0, 5.0])),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores_st, st.integers(1, 5), st.sampled_from([0.5, 1.0, 2.0, 7.0]))
+def test_alert_threshold_is_the_lowest_within_budget(
+    rows: list[tuple[float, float]], robot_days: int, budget: float
+) -> None:
+    scores = np.array([s for s, _ in rows])
+    weight = np.array([w for _, w in rows])
+    threshold = alert_threshold(scores, weight, robot_days, budget)
+
+    def alerts(t: float) -> float:
+        return float(sum(w for s, w in rows if s >= t))
+
+    assert alerts(threshold) <= budget * robot_days + 1e-9
+    lower = [s for s in set(scores.tolist()) if s < threshold]
+    for s in lower:  # any lower threshold breaks the budget
+        assert alerts(s) > budget * robot_days
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 1), st.sampled_from([0.0, 0.5, 1.0, 2.0, np.nan]), st.sampled_from([1.0, 3.0])
+        ),
+        min_size=2,
+        max_size=40,
+    )
+)
+def test_fast_average_precision_matches_sklearn(rows: list[tuple[int, float, float]]) -> None:
+    y = np.array([r[0] for r in rows], dtype=np.int8)
+    if y.sum() == 0:
+        return
+    x = np.array([r[1] for r in rows])
+    w = np.array([r[2] for r in rows])
+    expected = average_precision_score(y, rankable(x), sample_weight=w)
+    assert average_precision(y, x, w) == pytest.approx(expected, abs=1e-12)
+
+
+def test_binary_metrics_by_hand() -> None:
+    y = np.array([1, 0, 1, 0, 0], dtype=np.int8)
+    s = np.array([0.9, 0.8, 0.3, 0.2, 0.1])
+    w = np.array([1.0, 2.0, 1.0, 2.0, 2.0])
+    ttf = np.array([5.0, np.nan, 7.0, np.nan, np.nan])
+    m = binary_metrics(y, s, w, threshold=0.5, robot_days=2, time_to_failure_s=ttf)
+    assert m["precision"] == pytest.approx(1 / 3)  # alerts: 0.9 (pos, w 1) and 0.8 (neg, w 2)
+    assert m["recall"] == pytest.approx(0.5)
+    assert m["alerts_per_robot_day"] == pytest.approx(1.5)
+    assert m["prevalence"] == pytest.approx(2 / 8)
+    assert m["median_lead_s"] == 5.0
+    assert (m["n_pos"], m["n_neg"]) == (2, 3)
+    none = binary_metrics(np.zeros(3, dtype=np.int8), s[:3], w[:3], 0.5, 1)
+    assert none["pr_auc"] is None and none["recall"] is None
+
+
+# --------------------------------------------------------------------------------------- uncertainty
 
 rows = st.integers(2, 60)
 

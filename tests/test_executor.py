@@ -107,7 +107,9 @@ rss = lambda: psutil.Process().memory_info().rss
 big, keep = [], []
 for _ in range(2000):
     big.append(np.ones(12_000))  # 96 KB: below glibc's initial mmap threshold, so on the heap
-    keep.append(np.ones(16))  # live between them: the freed heap cannot shrink from its top
+    # live between them, so the freed heap cannot shrink from its top: 1.6 KB, above NumPy's cache of small
+    # blocks (which would serve them from elsewhere), so each comes from malloc, right after its neighbour
+    keep.append(np.ones(200))
 del big
 before = rss()
 release_freed_memory()

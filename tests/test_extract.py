@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from telemetry.config import TelemetryConfig, load_config
 from telemetry.contract.envelope import day_bounds_ms, member_name
 from telemetry.contract.layout import DayKey
-from telemetry.stages.extract import QUARANTINE_REASONS, _stored_entries, extract_day_zip, signal_table_schema
+from telemetry.stages.extract import QUARANTINE_REASONS, extract_day_zip, signal_table_schema
 
 CONFIG = load_config()
 DAY = DayKey("acme-dc3", dt.date(2026, 11, 2), "amr-0001")
@@ -176,7 +176,7 @@ def normalised(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def assert_same_as_reference(data: bytes, config: TelemetryConfig = CONFIG) -> None:
-    fast = extract_day_zip(data, day=DAY, version="v", config=config)
+    fast = extract_day_zip(data, day=DAY, version="v", signals=config.signals, extract=config.extract)
     ref_tables, ref_quarantined, ref_docs = reference_extract(data, config)
     rep = fast.report
     assert rep.documents == rep.extracted + rep.quarantined
@@ -297,7 +297,7 @@ def test_arbitrary_corruption_never_crashes_and_matches_reference(data: bytes) -
 @given(valid_envelopes())
 def test_valid_envelopes_are_all_extracted(envs: list[tuple[str, dict[str, Any]]]) -> None:
     data = build_zip([(name, gz(doc)) for name, doc in envs])
-    fast = extract_day_zip(data, day=DAY, version="v", config=CONFIG)
+    fast = extract_day_zip(data, day=DAY, version="v", signals=CONFIG.signals, extract=CONFIG.extract)
     in_range = all(
         T0 - 3_600_000 <= s["ts"] < T1 + 3_600_000
         for _, d in envs
@@ -335,7 +335,7 @@ def test_each_bad_member_is_quarantined_with_a_specific_reason(payload: bytes, r
     data = build_zip(
         [(member_name(DAY.robot_id, T0 + 1000, 0), good), (member_name(DAY.robot_id, T0 + 5000, 1), payload)]
     )
-    fast = extract_day_zip(data, day=DAY, version="v1", config=CONFIG)
+    fast = extract_day_zip(data, day=DAY, version="v1", signals=CONFIG.signals, extract=CONFIG.extract)
     assert fast.report.documents == 2
     assert fast.report.extracted == 1
     assert [(q.member, q.reason, q.version) for q in fast.quarantine] == [
@@ -352,7 +352,8 @@ def test_nan_literal_is_quarantined_as_non_finite() -> None:
         build_zip([(member_name(DAY.robot_id, T0 + 5000, 1), gz(text.encode()))]),
         day=DAY,
         version="v",
-        config=CONFIG,
+        signals=CONFIG.signals,
+        extract=CONFIG.extract,
     )
     assert [q.reason for q in fast.quarantine] == ["non_finite"]
 
@@ -362,7 +363,11 @@ def test_deeply_nested_json_is_quarantined_not_a_crash(depth: int) -> None:
     config = load_config(overrides=["extract.max_compression_ratio=100000"])
     doc = b'{"schema": "telemetry.v1", "x": ' + b"[" * depth + b"]" * depth + b"}"
     fast = extract_day_zip(
-        build_zip([(member_name(DAY.robot_id, T0 + 5000, 1), gz(doc))]), day=DAY, version="v", config=config
+        build_zip([(member_name(DAY.robot_id, T0 + 5000, 1), gz(doc))]),
+        day=DAY,
+        version="v",
+        signals=config.signals,
+        extract=config.extract,
     )
     assert fast.report.quarantined == 1
     assert fast.quarantine[0].reason in {"invalid_json", "wrong_schema"}
@@ -372,7 +377,11 @@ def test_oversize_document_is_quarantined() -> None:
     config = load_config(overrides=["extract.max_member_bytes=200"])
     big = envelope(1, T0 + 5000, {"battery": [{"ts": T0 + i, "voltage": 48.0} for i in range(20)]})
     fast = extract_day_zip(
-        build_zip([(member_name(DAY.robot_id, T0 + 5000, 1), gz(big))]), day=DAY, version="v", config=config
+        build_zip([(member_name(DAY.robot_id, T0 + 5000, 1), gz(big))]),
+        day=DAY,
+        version="v",
+        signals=config.signals,
+        extract=config.extract,
     )
     assert [q.reason for q in fast.quarantine] == ["oversize"]
 
@@ -382,14 +391,16 @@ def test_member_limit_quarantines_the_rest() -> None:
     members = [
         (member_name(DAY.robot_id, T0 + 5000 * i, i), gz(envelope(i, T0 + 5000 * i, {}))) for i in range(1, 5)
     ]
-    fast = extract_day_zip(build_zip(members), day=DAY, version="v", config=config)
+    fast = extract_day_zip(
+        build_zip(members), day=DAY, version="v", signals=config.signals, extract=config.extract
+    )
     assert fast.report.extracted == 2
     assert Counter(q.reason for q in fast.quarantine) == {"too_many_members": 2}
 
 
 @pytest.mark.parametrize("data", [b"", b"PK\x03\x04 truncated", b"\x00" * 100])
 def test_unreadable_zip_is_one_quarantined_document(data: bytes) -> None:
-    fast = extract_day_zip(data, day=DAY, version="v", config=CONFIG)
+    fast = extract_day_zip(data, day=DAY, version="v", signals=CONFIG.signals, extract=CONFIG.extract)
     assert (fast.report.documents, fast.report.quarantined) == (1, 1)
     assert fast.quarantine[0].reason == "bad_zip"
     assert all(t.num_rows == 0 for t in fast.tables.values())
@@ -406,7 +417,11 @@ def test_duplicates_removed_out_of_order_sorted_unknowns_counted() -> None:
     members = [(member_name(DAY.robot_id, d["sent_at"], d["seq"]), gz(d)) for d in docs]
     members.append(members[0])  # a duplicated member is a second document, extracted again, deduplicated
     fast = extract_day_zip(
-        build_zip(members, compression=zipfile.ZIP_DEFLATED), day=DAY, version="v", config=CONFIG
+        build_zip(members, compression=zipfile.ZIP_DEFLATED),
+        day=DAY,
+        version="v",
+        signals=CONFIG.signals,
+        extract=CONFIG.extract,
     )
     odo = fast.tables["odometry"].to_pandas()
     assert odo["ts"].tolist() == [T0 + 100, T0 + 200, T0 + 200]
@@ -423,54 +438,19 @@ def test_zip_crc_corruption_of_stored_member_is_detected() -> None:
     data = bytearray(build_zip([(member_name(DAY.robot_id, T0 + 5000, 1), payload)]))
     pos = data.find(payload) + 12
     data[pos] ^= 0xFF
-    fast = extract_day_zip(bytes(data), day=DAY, version="v", config=CONFIG)
+    fast = extract_day_zip(bytes(data), day=DAY, version="v", signals=CONFIG.signals, extract=CONFIG.extract)
     assert [q.reason for q in fast.quarantine] == ["bad_zip_member"]
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=24),
-            st.binary(max_size=64),
-        ),
-        min_size=1,
-        max_size=8,
-    )
-)
-def test_stored_central_directory_reads_as_zipfile_does(members: list[tuple[str, bytes]]) -> None:
-    """The fast central-directory reader gives zipfile's names (ASCII, UTF-8, cut at a NUL) and fields."""
-    data = build_zip(members)
-    assert _entry_fields(data) == _zipfile_fields(data)
-
-
-def test_stored_central_directory_decodes_unflagged_names_as_cp437() -> None:
-    data = bytearray(build_zip([("caf\u00e9", b"x")]))  # zipfile writes it UTF-8 flagged
-    central = data.rfind(b"PK\x01\x02")
-    data[central + 9] &= ~0x08  # clear the UTF-8 flag: bit 11 of the flags (offset 8, little-endian)
-    fields = _entry_fields(bytes(data))
-    assert fields == _zipfile_fields(bytes(data))
-    assert fields[0][0] == "caf\u00e9".encode().decode("cp437")
-
-
-def _entry_fields(data: bytes) -> list[tuple[str, int, int, int, int]]:
-    """(name, CRC, compressed size, size, header offset) per entry, as extraction's own reader gives them."""
-    entries = _stored_entries(data)
-    assert entries is not None
-    return [(e.name, e.crc, e.compress_size, e.file_size, e.header_offset) for e in entries]
-
-
-def _zipfile_fields(data: bytes) -> list[tuple[str, int, int, int, int]]:
-    """The same fields as :mod:`zipfile` reads them."""
-    infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
-    return [(i.filename, i.CRC, i.compress_size, i.file_size, i.header_offset) for i in infos]
 
 
 def test_registry_decides_the_fields() -> None:
     config = load_config(overrides=["signals.odometry.numeric=[linear]"])
     doc = envelope(1, T0 + 5000, {"odometry": [{"ts": T0, "linear": 1.0, "angular": 2.0}]})
     fast = extract_day_zip(
-        build_zip([(member_name(DAY.robot_id, T0 + 5000, 1), gz(doc))]), day=DAY, version="v", config=config
+        build_zip([(member_name(DAY.robot_id, T0 + 5000, 1), gz(doc))]),
+        day=DAY,
+        version="v",
+        signals=config.signals,
+        extract=config.extract,
     )
     assert fast.tables["odometry"].column_names == ["robot_id", "ts", "linear"]
     assert fast.report.unknown_fields == {"odometry.angular": 1}

@@ -34,7 +34,8 @@ from telemetry.contract.layout import LEASE_KEY, DayKey, features_key, lineage_k
 from telemetry.io.lineage import RunLease
 from telemetry.io.store import Store
 from telemetry.run.pipeline import run_features
-from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
+from telemetry.sim.faults import FaultRates
+from telemetry.sim.fleet import FleetSpec, simulate_fleet
 
 START = dt.date(2026, 11, 2)
 TELEMETRY = str(Path(sys.executable).with_name("telemetry"))

@@ -62,7 +62,7 @@ def test_malformed_names_are_refused(bad: str) -> None:
 
 def test_names_follow_the_configuration() -> None:
     config = load_config(env={}, overrides=["features.windows_s=[10, 42, 300]"])
-    names = [str(n) for n in feature_names(config)]
+    names = [str(n) for n in feature_names(signals=config.signals, features=config.features)]
     assert len(names) == len(set(names))
     numeric_fields = sum(len(s.numeric) for s in config.sampled_signals)
     categorical = sum(len(s.categorical) for s in config.sampled_signals)
@@ -72,7 +72,7 @@ def test_names_follow_the_configuration() -> None:
     assert "events.kind__since_last:maintenance__w42s" in names
     # a baseline adds one z per numeric field and window, and nothing else
     on = load_config(env={}, overrides=["features.windows_s=[10, 42, 300]", "features.baseline_s=3600"])
-    with_z = [str(n) for n in feature_names(on)]
+    with_z = [str(n) for n in feature_names(signals=on.signals, features=on.features)]
     assert len(with_z) == len(names) + 3 * numeric_fields and "battery.voltage__z:b3600s__w300s" in with_z
     assert [n for n in with_z if "__z:" not in n] == names
 

@@ -37,13 +37,9 @@ from telemetry.config import TelemetryConfig
 from telemetry.contract.envelope import DAY_MS
 from telemetry.run.pipeline import robot_features
 from telemetry.stages.align import align
-from telemetry.stages.features import (
-    EXAMPLE_COLUMNS,
-    _column_sums,
-    build_features,
-    feature_names,
-    parse_feature_name,
-)
+from telemetry.stages.features import FeatureName, build_features, feature_names, parse_feature_name
+from telemetry.stages.features.numeric import column_sums
+from telemetry.stages.labels import EXAMPLE_COLUMNS
 
 Rows = dict[str, list[dict[str, Any]]]  # signal name -> rows; a signal without an entry has no table
 
@@ -62,6 +58,11 @@ event_rows = st.lists(
     ),
     max_size=10,
 )
+
+
+def names_of(config: TelemetryConfig) -> list[FeatureName]:
+    """The window feature columns of ``config``."""
+    return feature_names(signals=config.signals, features=config.features)
 
 
 def with_baseline(config: TelemetryConfig, baseline_s: int) -> TelemetryConfig:
@@ -165,9 +166,11 @@ def fast_features(
     examples: pd.DataFrame,
     span: tuple[int, int],
 ) -> pd.DataFrame:
-    aligned = align(tables, config, robot_id="r1", start=span[0], end=span[1])
+    aligned = align(
+        tables, signals=config.signals, align=config.align, robot_id="r1", start=span[0], end=span[1]
+    )
     event_table = None if events is None else make_table(EVENTS, events)
-    return build_features(aligned, event_table, examples, config)
+    return build_features(aligned, event_table, examples, signals=config.signals, features=config.features)
 
 
 # ------------------------------------------------------------------------------------------ comparison
@@ -193,7 +196,7 @@ def assert_features_equal(
     """Every feature as the reference computed it (``tables``: the data it was given, for the baselines)."""
     assert list(got.columns) == list(expected.columns)
     assert len(got) == len(expected)
-    n_examples = len(expected.columns) - len(feature_names(config))
+    n_examples = len(expected.columns) - len(names_of(config))
     baselines = [reference_baseline(tables, config, int(c)) for c in expected["cutoff"].tolist()]
     for column in expected.columns[n_examples:]:
         name = parse_feature_name(column)
@@ -396,7 +399,7 @@ def test_no_leakage_after_the_cutoff(hyp: st.DataObject) -> None:
 
 def test_column_order_is_feature_names_and_independent_of_data() -> None:
     config = make_config((500, 1000, 3_600_000), ("nearest", "nearest", "backward"), windows_s=(7, 1, 3))
-    names = [str(n) for n in feature_names(config)]
+    names = [str(n) for n in names_of(config)]
     examples = examples_frame([BASE, BASE + 5000])
     empty = fast_features(config, {}, None, examples, span_for(config, [BASE, BASE + 5000], 0, 0))
     assert list(empty.columns) == [*EXAMPLE_COLUMNS, *names]
@@ -546,24 +549,24 @@ def test_z_features_follow_the_baseline_setting() -> None:
     after that field's statistics, and the features look back as far as the baseline."""
     off = make_config((0, 0, 0), ("nearest", "nearest", "nearest"), windows_s=(3, 1))
     on = with_baseline(off, 3600)
-    assert off.features.baseline_s == 0 and not [name for name in feature_names(off) if name.stat == "z"]
-    z = [name for name in feature_names(on) if name.stat == "z"]
+    assert off.features.baseline_s == 0 and not [name for name in names_of(off) if name.stat == "z"]
+    z = [name for name in names_of(on) if name.stat == "z"]
     numeric = sum(len(spec.numeric) for spec in on.sampled_signals)
     assert len(z) == numeric * 2 and {name.baseline_s for name in z} == {3600}
-    assert [name for name in feature_names(on) if name.stat != "z"] == feature_names(off)
-    names = [str(name) for name in feature_names(on)]
+    assert [name for name in names_of(on) if name.stat != "z"] == names_of(off)
+    names = [str(name) for name in names_of(on)]
     assert names.index("a.x__z:b3600s__w3s") == names.index("a.x__coverage__w3s") + 1
     assert [str(name) for name in z][:2] == ["a.x__z:b3600s__w3s", "a.y__z:b3600s__w3s"]
     assert off.features.lookback_ms == 3000 and on.features.lookback_ms == 3_600_000
     for config in (off, on):
         got = fast_features(config, {}, None, examples_frame([BASE]), span_for(config, [BASE], 0, 0))
-        assert list(got.columns) == [*EXAMPLE_COLUMNS, *(str(name) for name in feature_names(config))]
+        assert list(got.columns) == [*EXAMPLE_COLUMNS, *(str(name) for name in names_of(config))]
 
 
 def test_generated_categorical_values_include_the_levels() -> None:
     """Guard: the generated categorical values include the configured levels (else seconds:* is vacuous)."""
     config = make_config((0, 0, 0), ("nearest", "nearest", "nearest"))
-    levels = {n.level for n in feature_names(config) if n.stat == "seconds"}
+    levels = {n.level for n in names_of(config) if n.stat == "seconds"}
     assert levels and levels <= set(STATES)
 
 
@@ -594,7 +597,7 @@ def test_column_sums_ignore_padding_and_neighbours(width: int, values: list[floa
     """The exact fallback sums each window down a column: trailing zeros (padding to the longest window of a
     batch) and the other columns of the batch leave a column's sum unchanged, bit for bit."""
     column = np.array(values)
-    alone = _column_sums(column[:, None])[0]
+    alone = column_sums(column[:, None])[0]
     sequential = 0.0
     for v in values:
         sequential += v
@@ -602,4 +605,4 @@ def test_column_sums_ignore_padding_and_neighbours(width: int, values: list[floa
     padded[: len(values), 0] = column
     padded[:, 1:] = np.arange(padded.size - len(padded)).reshape(len(padded), width - 1) * 1.1
     assert alone == sequential
-    assert _column_sums(padded)[0] == sequential
+    assert column_sums(padded)[0] == sequential

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from telemetry.config import HistoryConfig, TelemetryConfig, load_config
 from telemetry.errors import ConfigError, DataContractError
-from telemetry.sim.fleet import FAILURE_CODES
+from telemetry.sim.plan import FAILURE_CODES
 from telemetry.stages.features import feature_table_schema
 from telemetry.stages.history import (
     HistoryName,
@@ -50,6 +50,16 @@ def config_with(horizons_s: tuple[int, ...], *, enabled: bool = True) -> Telemet
     )
 
 
+def sections(config: TelemetryConfig) -> dict[str, Any]:
+    """The configuration sections the history stage consumes, as keyword arguments."""
+    return {
+        "signals": config.signals,
+        "features": config.features,
+        "labels": config.labels,
+        "history": config.history,
+    }
+
+
 def events_table(events: list[Event]) -> pa.Table:
     """An events table as extraction makes it (``ts`` int64, ``kind`` and ``code`` strings, any order)."""
     return pa.table(
@@ -66,9 +76,9 @@ def reference(events: list[Event], cutoffs: list[int], config: TelemetryConfig) 
     """For every cutoff ``c``, one event at a time: events count when ``c - H <= ts < c``; since_last is
     ``(c - latest ts) / 1000`` over the events with ``c - Hmax <= ts < c``, None when there is none."""
     longest = max(config.history.horizons_s) * 1000
-    out: dict[str, list[Any]] = {str(name): [] for name in history_feature_names(config)}
+    out: dict[str, list[Any]] = {str(name): [] for name in history_feature_names(**sections(config))}
     for c in cutoffs:
-        for name in history_feature_names(config):
+        for name in history_feature_names(**sections(config)):
             if name.stat == "count":
                 assert name.horizon_s is not None
                 n = 0
@@ -134,7 +144,7 @@ def test_history_equals_the_reference(
     config, events, cutoffs = case
     arrow = events_table(events)
     table: pa.Table | pd.DataFrame = arrow.to_pandas() if frame else arrow
-    got = history_features(table, np.array(cutoffs, dtype=np.int64), config)
+    got = history_features(table, np.array(cutoffs, dtype=np.int64), **sections(config))
     assert_equal_to_reference(got, reference(events, cutoffs, config))
 
 
@@ -162,8 +172,8 @@ def test_nothing_at_or_after_the_cutoff_changes_a_feature(
             max_size=5,
         )
     )
-    before = history_features(events_table(events), np.array([c]), config)
-    after = history_features(events_table([*extra, *events]), np.array([c]), config)
+    before = history_features(events_table(events), np.array([c]), **sections(config))
+    after = history_features(events_table([*extra, *events]), np.array([c]), **sections(config))
     for name, values in before.items():
         assert np.array_equal(values, after[name], equal_nan=True), name
 
@@ -177,7 +187,7 @@ def test_an_event_exactly_at_the_cutoff_does_not_count_and_one_at_c_minus_h_does
         {"ts": c - 60_000, "kind": "failure", "code": "E_STOP"},  # exactly c - Hmax: inside
         {"ts": c - 60_001, "kind": "failure", "code": "B"},  # just older than Hmax: outside
     ]
-    got = history_features(events_table(events), np.array([c]), config)
+    got = history_features(events_table(events), np.array([c]), **sections(config))
     assert got["history.kind__count:warning__h10s"].tolist() == [1]
     assert got["history.kind__since_last:warning"].tolist() == [10.0]
     assert got["history.code__since_last:A"].tolist() == [10.0]
@@ -194,7 +204,7 @@ def test_ties_count_separately_and_since_last_takes_their_time() -> None:
     events = [{"ts": c - 1000, "kind": "warning", "code": "A"}] * 3 + [
         {"ts": c - 1000, "kind": None, "code": None}
     ]
-    got = history_features(events_table(events), np.array([c, c - 1000, c - 999]), config)
+    got = history_features(events_table(events), np.array([c, c - 1000, c - 999]), **sections(config))
     assert got["history.kind__count:warning__h5s"].tolist() == [3, 0, 3]
     assert got["history.kind__since_last:warning"][[0, 2]].tolist() == [1.0, 0.001]
     assert math.isnan(got["history.kind__since_last:warning"][1])
@@ -209,7 +219,7 @@ def test_events_days_before_the_cutoff_reach_it_within_the_longest_horizon() -> 
         {"ts": c - 8 * DAY_MS, "kind": "warning", "code": "A"},  # beyond 7 days: invisible
         {"ts": c - 1800_000, "kind": "failure", "code": None},
     ]
-    got = history_features(events_table(events), np.array([c]), config)
+    got = history_features(events_table(events), np.array([c]), **sections(config))
     assert got["history.code__since_last:E_STOP"].tolist() == [(6 * DAY_MS + 5) / 1000]
     assert got["history.code__since_last:B"].tolist() == [2 * 86_400.0]
     assert got["history.kind__since_last:failure"].tolist() == [1800.0]
@@ -224,25 +234,27 @@ def test_no_events_give_null_times_and_zero_counts(events: Any) -> None:
     table = (
         events_table([]).to_pandas() if events == "frame" else (None if events is None else events_table([]))
     )
-    got = history_features(table, np.array([BASE, BASE + 1]), config)
-    assert len(got) == len(history_feature_names(config))
+    got = history_features(table, np.array([BASE, BASE + 1]), **sections(config))
+    assert len(got) == len(history_feature_names(**sections(config)))
     for name, values in got.items():
         if parse_history_name(name).stat == "count":
             assert values.tolist() == [0, 0]
         else:
             assert np.isnan(values).all()
-    assert all(len(v) == 0 for v in history_features(None, np.array([], dtype=np.int64), config).values())
+    assert all(
+        len(v) == 0 for v in history_features(None, np.array([], dtype=np.int64), **sections(config)).values()
+    )
 
 
 def test_an_events_table_without_its_columns_is_a_contract_error() -> None:
     config = config_with((60,))
     with pytest.raises(DataContractError, match="no 'code' column"):
-        history_features(pa.table({"ts": [1], "kind": ["warning"]}), np.array([BASE]), config)
+        history_features(pa.table({"ts": [1], "kind": ["warning"]}), np.array([BASE]), **sections(config))
     with pytest.raises(DataContractError, match="has no ts"):
         history_features(
             pa.table({"ts": pa.array([None], pa.int64()), "kind": ["warning"], "code": ["A"]}),
             np.array([BASE]),
-            config,
+            **sections(config),
         )
 
 
@@ -281,16 +293,18 @@ def test_malformed_history_names_are_refused(bad: str) -> None:
 
 def test_names_follow_the_configuration_alone() -> None:
     config = load_config(env={})
-    names = [str(n) for n in history_feature_names(config)]
-    assert history_kinds(config) == ("warning", "maintenance", "recovery", "failure")
-    assert history_codes(config) == ("MOTOR_TEMP_HIGH", "LOC_DEGRADED", "LOW_VOLTAGE", *FAILURE_CODES)
-    assert names[:4] == [f"history.kind__since_last:{k}" for k in history_kinds(config)]
+    names = [str(n) for n in history_feature_names(**sections(config))]
+    kinds = history_kinds(features=config.features, labels=config.labels)
+    codes = history_codes(features=config.features, history=config.history)
+    assert kinds == ("warning", "maintenance", "recovery", "failure")
+    assert codes == ("MOTOR_TEMP_HIGH", "LOC_DEGRADED", "LOW_VOLTAGE", *FAILURE_CODES)
+    assert names[:4] == [f"history.kind__since_last:{k}" for k in kinds]
     assert "history.code__since_last:MOTOR_OVERHEAT" in names
     assert "history.kind__count:failure__h604800s" in names
     assert len(names) == len(set(names)) == 4 + 7 + 4 * 3
     off = load_config(env={}, overrides=["history.enabled=false"])
-    assert history_feature_names(off) == []
-    assert history_features(None, np.array([BASE]), off) == {}
+    assert history_feature_names(**sections(off)) == []
+    assert history_features(None, np.array([BASE]), **sections(off)) == {}
 
 
 def test_default_failure_codes_are_the_simulators() -> None:
@@ -319,13 +333,14 @@ def test_a_signal_named_history_is_refused() -> None:
 
 def test_the_feature_schema_ends_with_the_history_columns_as_numeric_model_inputs() -> None:
     config = load_config(env={})
-    schema = feature_table_schema(config)
-    history = [str(n) for n in history_feature_names(config)]
+    schema = feature_table_schema(**sections(config), units=config.units)
+    history = [str(n) for n in history_feature_names(**sections(config))]
     assert schema.names[-len(history) :] == history
     for name in history:
         expected = pa.int64() if parse_history_name(name).stat == "count" else pa.float64()
         assert schema.field(name).type == expected
     inputs = {c.name: c for c in feature_columns(schema)}
     assert all(inputs[name].kind == "numeric" for name in history)
-    off = feature_table_schema(load_config(env={}, overrides=["history.enabled=false"]))
+    off_config = load_config(env={}, overrides=["history.enabled=false"])
+    off = feature_table_schema(**sections(off_config), units=off_config.units)
     assert off.names == schema.names[: -len(history)]

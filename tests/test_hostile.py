@@ -15,14 +15,15 @@ from hostile import CONFIG, DAY, Case, build_zip, container_cases, member_cases,
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from telemetry.config import TelemetryConfig
 from telemetry.stages.extract import QUARANTINE_REASONS, Extraction, extract_day_zip
 
 MEMBER_CASES = member_cases()
 CONTAINER_CASES = container_cases()
 
 
-def extract(data: bytes, config: object = CONFIG) -> Extraction:
-    return extract_day_zip(data, day=DAY, version="v1", config=config)  # type: ignore[arg-type]
+def extract(data: bytes, config: TelemetryConfig = CONFIG) -> Extraction:
+    return extract_day_zip(data, day=DAY, version="v1", signals=config.signals, extract=config.extract)
 
 
 def check_accounting(got: Extraction) -> None:
@@ -98,11 +99,11 @@ from telemetry.stages.extract import extract_day_zip
 paths = sorted(Path({corpus!r}).iterdir())
 blobs = [(p.name, p.read_bytes()) for p in paths]
 config = load_config(env={{}})
-extract_day_zip(blobs[0][1], day=DAY, version="warm-up", config=config)
+extract_day_zip(blobs[0][1], day=DAY, version="warm-up", signals=config.signals, extract=config.extract)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 docs = 0
 for name, data in blobs:
-    got = extract_day_zip(data, day=DAY, version="v", config=config)
+    got = extract_day_zip(data, day=DAY, version="v", signals=config.signals, extract=config.extract)
     assert got.report.documents == got.report.extracted + got.report.quarantined, name
     docs += got.report.documents
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

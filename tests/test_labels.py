@@ -4,6 +4,7 @@ robot-day accounts for every visible failure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,15 @@ def make_config(**labels: Any) -> TelemetryConfig:
         signals=SIGNALS,
         labels=LabelsConfig(**labels),
         features=FeaturesConfig(windows_s=tuple(windows), levels={}),
+    )
+
+
+def examples_of(
+    tables: Mapping[str, pa.Table | pd.DataFrame], config: TelemetryConfig, **span: Any
+) -> ExampleSet:
+    """:func:`make_examples` with the sections of ``config`` (``span``: ``robot_id``, ``start``, ``end``)."""
+    return make_examples(
+        tables, signals=config.signals, labels=config.labels, features=config.features, **span
     )
 
 
@@ -220,7 +230,7 @@ def cases(draw: st.DrawFn) -> Case:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_fast_equals_reference(case: Case) -> None:
-    fast = make_examples(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.end)
+    fast = examples_of(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.end)
     ref = reference_examples(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.end)
     assert_same(fast, ref)
     assert set(fast.excluded) == set(case.config.labels.exclude)  # only the applied reasons are reported
@@ -231,9 +241,9 @@ def test_fast_equals_reference(case: Case) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_partition_invariance(case: Case) -> None:
-    whole = make_examples(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.end)
-    left = make_examples(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.split)
-    right = make_examples(case.tables, case.config, robot_id=ROBOT, start=case.split, end=case.end)
+    whole = examples_of(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.end)
+    left = examples_of(case.tables, case.config, robot_id=ROBOT, start=case.start, end=case.split)
+    right = examples_of(case.tables, case.config, robot_id=ROBOT, start=case.split, end=case.end)
     assert_same(whole, concat([left, right]))
 
 
@@ -264,11 +274,11 @@ def _full_tables(start: int, end: int, events: pd.DataFrame | None = None) -> di
 
 def test_grid_cutoffs_bounds() -> None:
     config = make_config(grid_step_s=5.0)
-    assert grid_cutoffs(config, 10_000, 25_000).tolist() == [10_000, 15_000, 20_000]
-    assert grid_cutoffs(config, 10_001, 25_001).tolist() == [15_000, 20_000, 25_000]
-    assert grid_cutoffs(config, -7_000, 1).tolist() == [-5_000, 0]
-    assert grid_cutoffs(config, 10_000, 10_000).dtype == np.int64
-    assert len(grid_cutoffs(config, 10_000, 10_000)) == 0
+    assert grid_cutoffs(config.labels, 10_000, 25_000).tolist() == [10_000, 15_000, 20_000]
+    assert grid_cutoffs(config.labels, 10_001, 25_001).tolist() == [15_000, 20_000, 25_000]
+    assert grid_cutoffs(config.labels, -7_000, 1).tolist() == [-5_000, 0]
+    assert grid_cutoffs(config.labels, 10_000, 10_000).dtype == np.int64
+    assert len(grid_cutoffs(config.labels, 10_000, 10_000)) == 0
 
 
 def test_failure_events_filter_and_order() -> None:
@@ -282,16 +292,16 @@ def test_failure_events_filter_and_order() -> None:
             (5, None, "B"),
         ]
     )
-    out = failure_events(pa.Table.from_pandas(events, preserve_index=False), config)
+    out = failure_events(pa.Table.from_pandas(events, preserve_index=False), config.labels)
     assert out["ts"].tolist() == [30, 30, 30]
     assert out["code"].tolist() == ["A", "E_STOP", None]
     assert out["ts"].dtype == np.int64
     assert out["code"].dtype == object
-    empty = failure_events(None, config)
+    empty = failure_events(None, config.labels)
     assert list(empty.columns) == ["ts", "code"]
     assert len(empty) == 0
     with pytest.raises(DataContractError, match="kind"):
-        failure_events(pd.DataFrame({"ts": [1]}), config)
+        failure_events(pd.DataFrame({"ts": [1]}), config.labels)
 
 
 def test_event_mode_by_hand() -> None:
@@ -300,7 +310,7 @@ def test_event_mode_by_hand() -> None:
     tables = _full_tables(
         0, 60_000, _events([(20_000, "failure", "E_STOP"), (40_500, "failure", "MOTOR_OVERHEAT")])
     )
-    out = make_examples(tables, config, robot_id=ROBOT, start=10_000, end=50_000)
+    out = examples_of(tables, config, robot_id=ROBOT, start=10_000, end=50_000)
     pos = out.examples[out.examples["label"] == 1]
     # positives sit on the grid: the latest grid instant at or before t_f - lead
     assert pos["cutoff"].tolist() == [20_000, 40_000]
@@ -326,7 +336,7 @@ def test_event_mode_by_hand() -> None:
 def test_grid_mode_by_hand() -> None:
     config = make_config(mode="grid", windows_s=(5,), cooldown_s=0.0, horizon_s=3.0, grid_step_s=1.0)
     events = _events([(20_000, "failure", "E_STOP"), (20_000, "failure", "A"), (21_500, "failure", "B")])
-    out = make_examples(_full_tables(0, 60_000, events), config, robot_id=ROBOT, start=15_000, end=21_000)
+    out = examples_of(_full_tables(0, 60_000, events), config, robot_id=ROBOT, start=15_000, end=21_000)
     ex = out.examples
     assert ex["cutoff"].tolist() == [15_000, 16_000, 17_000, 18_000, 19_000]  # 20 s: other_failure
     assert ex["label"].tolist() == [0, 0, 1, 1, 1]
@@ -339,7 +349,7 @@ def test_lead_and_halo_failures() -> None:
     """Failures outside the span make no positive but still exclude and label cutoffs inside it."""
     config = make_config(windows_s=(5,), cooldown_s=0.0, horizon_s=5.0, grid_step_s=1.0, lead_s=2.0)
     events = _events([(8_000, "failure", "A"), (31_000, "failure", "E_STOP"), (53_000, "failure", "B")])
-    out = make_examples(_full_tables(0, 60_000, events), config, robot_id=ROBOT, start=10_000, end=50_000)
+    out = examples_of(_full_tables(0, 60_000, events), config, robot_id=ROBOT, start=10_000, end=50_000)
     ex = out.examples
     pos = ex[ex["label"] == 1]
     assert pos["cutoff"].tolist() == [29_000]  # 8 s - 2 s and 53 s - 2 s lie outside [10 s, 50 s)
@@ -371,7 +381,7 @@ def test_orphan_recovery_by_hand() -> None:
             (45_000, "recovery", "E_STOP"),
         ]
     )
-    out = make_examples(_full_tables(0, 70_000, events), config, robot_id=ROBOT, start=10_000, end=60_000)
+    out = examples_of(_full_tables(0, 70_000, events), config, robot_id=ROBOT, start=10_000, end=60_000)
     kept = set(out.examples["cutoff"].tolist())
     # unobserved: [26, 30] meets [c - 7, c + 3]  <=>  23 <= c <= 37
     # the E_STOP: near_failure 39..41, other_failure 42..49, its positive at 42 s (other_failure: none)
@@ -390,13 +400,13 @@ def test_orphan_recovery_by_hand() -> None:
     # a failure of the same code (or without a code) inside [r - U, r] makes the recovery an ordinary one
     for code in ("LOCALIZATION_LOST", None):
         seen = pd.concat([events, _events([(27_000, "failure", code)])], ignore_index=True)
-        again = make_examples(_full_tables(0, 70_000, seen), config, robot_id=ROBOT, start=10_000, end=60_000)
+        again = examples_of(_full_tables(0, 70_000, seen), config, robot_id=ROBOT, start=10_000, end=60_000)
         assert again.excluded["unobserved_failure"] == 0
     # U = 0 turns the rule off
     off = make_config(
         windows_s=(5,), cooldown_s=2.0, horizon_s=3.0, grid_step_s=1.0, unobserved_failure_s=0.0
     )
-    out_off = make_examples(_full_tables(0, 70_000, events), off, robot_id=ROBOT, start=10_000, end=60_000)
+    out_off = examples_of(_full_tables(0, 70_000, events), off, robot_id=ROBOT, start=10_000, end=60_000)
     assert out_off.excluded["unobserved_failure"] == 0
     assert out_off.candidates == out.candidates
 
@@ -408,7 +418,7 @@ def test_offline_and_low_coverage_by_hand() -> None:
     fast = fast[(fast["ts"] < 20_000) | (fast["ts"] >= 30_000)]  # a 10 s hole
     slow = _dense(0, 60_000, 1000)
     slow = slow[(slow["ts"] < 20_000) | (slow["ts"] >= 40_000)]  # a 20 s hole
-    out = make_examples({"fast": fast, "slow": slow}, config, robot_id=ROBOT, start=10_000, end=50_000)
+    out = examples_of({"fast": fast, "slow": slow}, config, robot_id=ROBOT, start=10_000, end=50_000)
     kept = out.examples["cutoff"].tolist()
     # offline: no sample in [c - 4 s, c) of either signal: fast's last sample before its hole is at 19.5 s and
     # it resumes at 30 s -> c in (23.5 s, 30 s] -> 24..30 s (7)
@@ -440,8 +450,8 @@ def test_exclude_keeps_the_cutoffs_of_dense_failures() -> None:
         grid_step_s=1.0,
         exclude=("near_failure", "unobserved_failure", "offline", "low_coverage"),
     )
-    before = make_examples(tables, default, robot_id=ROBOT, start=10_000, end=50_000)
-    after = make_examples(tables, dense, robot_id=ROBOT, start=10_000, end=50_000)
+    before = examples_of(tables, default, robot_id=ROBOT, start=10_000, end=50_000)
+    after = examples_of(tables, dense, robot_id=ROBOT, start=10_000, end=50_000)
     # other_failure: a failure in [c - 5 s, c] -> c in [15.5, 20.5], ...: 16..20 s, ..., 46..49 s (the span)
     assert before.excluded["other_failure"] == 5 + 5 + 5 + 4
     assert after.excluded == {"near_failure": 12, "unobserved_failure": 0, "offline": 0, "low_coverage": 0}
@@ -464,7 +474,7 @@ def test_a_failure_at_the_cutoff_without_other_failure() -> None:
     tables = _full_tables(0, 60_000, events)
     reasons = ("near_failure", "offline")
     event = make_config(windows_s=(5,), cooldown_s=0.0, horizon_s=3.0, grid_step_s=1.0, exclude=reasons)
-    out = make_examples(tables, event, robot_id=ROBOT, start=10_000, end=30_000)
+    out = examples_of(tables, event, robot_id=ROBOT, start=10_000, end=30_000)
     at_cutoff = out.examples[out.examples["cutoff"] == 20_000]
     assert at_cutoff["label"].tolist() == [1]
     assert at_cutoff["time_to_failure_s"].tolist() == [0.0]
@@ -473,7 +483,7 @@ def test_a_failure_at_the_cutoff_without_other_failure() -> None:
     grid = make_config(
         mode="grid", windows_s=(5,), cooldown_s=0.0, horizon_s=3.0, grid_step_s=1.0, exclude=reasons
     )
-    out = make_examples(tables, grid, robot_id=ROBOT, start=10_000, end=30_000)
+    out = examples_of(tables, grid, robot_id=ROBOT, start=10_000, end=30_000)
     ex = out.examples.set_index("cutoff")["label"]
     assert ex.loc[[17_000, 18_000, 19_000, 20_000, 21_000]].tolist() == [1, 1, 1, 0, 0]
     assert out.excluded == {"near_failure": 0, "offline": 0}  # listed, but grid mode never applies it
@@ -483,10 +493,10 @@ def test_a_failure_at_the_cutoff_without_other_failure() -> None:
 
 def test_exclude_nothing_but_near_failure_keeps_offline_cutoffs() -> None:
     config = make_config(grid_step_s=1.0, exclude=("near_failure",))
-    out = make_examples({}, config, robot_id=ROBOT, start=10_000, end=20_000)
+    out = examples_of({}, config, robot_id=ROBOT, start=10_000, end=20_000)
     assert (out.candidates, len(out.examples), out.excluded) == (10, 10, {"near_failure": 0})
     grid = make_config(mode="grid", grid_step_s=1.0, exclude=())
-    out = make_examples({}, grid, robot_id=ROBOT, start=10_000, end=20_000)
+    out = examples_of({}, grid, robot_id=ROBOT, start=10_000, end=20_000)
     assert (out.candidates, len(out.examples), out.excluded) == (10, 10, {})
 
 
@@ -508,7 +518,7 @@ def test_exclude_is_validated_and_canonical() -> None:
 
 def test_empty_inputs() -> None:
     config = make_config(grid_step_s=1.0)
-    out = make_examples({}, config, robot_id=ROBOT, start=10_000, end=20_000)
+    out = examples_of({}, config, robot_id=ROBOT, start=10_000, end=20_000)
     assert out.candidates == 10
     assert out.excluded == {
         "other_failure": 0,
@@ -519,10 +529,10 @@ def test_empty_inputs() -> None:
     }
     assert len(out.examples) == 0
     assert out.examples.dtypes.tolist() == [object, np.int64, np.int8, object, np.float64, np.float64]
-    empty = make_examples({}, config, robot_id=ROBOT, start=10_000, end=10_000)
+    empty = examples_of({}, config, robot_id=ROBOT, start=10_000, end=10_000)
     assert (empty.candidates, len(empty.examples)) == (0, 0)
     no_rate = make_config(grid_step_s=1.0, min_coverage=0.0)
-    out = make_examples(
+    out = examples_of(
         {"fast": _dense(0, 30_000, 500), "events": _events([])},
         no_rate,
         robot_id=ROBOT,
@@ -535,13 +545,13 @@ def test_empty_inputs() -> None:
 def test_negative_subsampling_is_deterministic_and_weighted() -> None:
     config = make_config(grid_step_s=1.0, negative_fraction=0.25, min_coverage=0.0)
     tables = _full_tables(0, 4_000_000)
-    out = make_examples(tables, config, robot_id=ROBOT, start=10_000, end=3_610_000)
+    out = examples_of(tables, config, robot_id=ROBOT, start=10_000, end=3_610_000)
     assert out.candidates == 3600
     kept = len(out.examples)
     assert out.subsampled == 3600 - kept
     assert abs(kept / 3600 - 0.25) < 0.03
     assert (out.examples["weight"] == 4.0).all()
-    other = make_examples(tables, config, robot_id="amr-0008", start=10_000, end=3_610_000)
+    other = examples_of(tables, config, robot_id="amr-0008", start=10_000, end=3_610_000)
     assert other.examples["cutoff"].tolist() != out.examples["cutoff"].tolist()  # the robot enters the hash
     cutoffs = np.array([0, 1, -1, BASE, 2**62], dtype=np.int64)
     assert _unit_hash(ROBOT, cutoffs).tolist() == [unit_hash(ROBOT, int(c)) for c in cutoffs]
@@ -550,17 +560,17 @@ def test_negative_subsampling_is_deterministic_and_weighted() -> None:
 def test_input_checks() -> None:
     config = make_config()
     with pytest.raises(ValueError, match="end must be >= start"):
-        make_examples({}, config, robot_id=ROBOT, start=10, end=5)
+        examples_of({}, config, robot_id=ROBOT, start=10, end=5)
     with pytest.raises(ValueError, match="robot_id"):
-        make_examples({}, config, robot_id="", start=0, end=5)
+        examples_of({}, config, robot_id="", start=0, end=5)
     with pytest.raises(ValueError, match="whole number of milliseconds"):
-        make_examples({}, make_config(lead_s=0.0005), robot_id=ROBOT, start=0, end=5)
+        examples_of({}, make_config(lead_s=0.0005), robot_id=ROBOT, start=0, end=5)
     with pytest.raises(ValueError, match="whole number of milliseconds"):
-        grid_cutoffs(make_config(grid_step_s=0.0015), 0, 10)
+        grid_cutoffs(make_config(grid_step_s=0.0015).labels, 0, 10)
     with pytest.raises(DataContractError, match="no 'ts' column"):
-        make_examples({"fast": pd.DataFrame({"x": [1.0]})}, config, robot_id=ROBOT, start=0, end=5)
+        examples_of({"fast": pd.DataFrame({"x": [1.0]})}, config, robot_id=ROBOT, start=0, end=5)
     with pytest.raises(DataContractError, match="without ts"):
-        make_examples(
+        examples_of(
             {"fast": pa.table({"ts": pa.array([1, None], pa.int64())})},
             config,
             robot_id=ROBOT,
@@ -569,7 +579,7 @@ def test_input_checks() -> None:
         )
     events = pd.DataFrame({"ts": pd.array([1, None], dtype="Int64"), "kind": ["failure", "failure"]})
     with pytest.raises(DataContractError, match="failure event has no ts"):
-        make_examples({"events": events}, config, robot_id=ROBOT, start=0, end=5)
+        examples_of({"events": events}, config, robot_id=ROBOT, start=0, end=5)
 
 
 def test_full_day_counts() -> None:
@@ -590,7 +600,7 @@ def test_full_day_counts() -> None:
     tables["events"] = pa.table(
         {"ts": fail_ts, "severity": np.ones(20), "kind": ["failure"] * 20, "code": ["E_STOP"] * 20}
     )
-    out = make_examples(tables, config, robot_id=ROBOT, start=day0, end=day0 + 86_400_000)
+    out = examples_of(tables, config, robot_id=ROBOT, start=day0, end=day0 + 86_400_000)
     assert out.candidates == 17_280 + 20
     assert out.candidates == len(out.examples) + sum(out.excluded.values()) + out.subsampled
     assert int(out.examples["label"].sum()) + out.excluded["other_failure"] >= 20
@@ -608,7 +618,7 @@ def test_simulated_robot_day_accounts_for_every_failure() -> None:
     start, end = day_bounds_ms(rd.day.date)
     assert len(rd.failures) >= 5, "pick a seed with a few visible failures"
     tables = dict(rd.expected)
-    out = make_examples(tables, config, robot_id=rd.day.robot_id, start=start, end=end)
+    out = examples_of(tables, config, robot_id=rd.day.robot_id, start=start, end=end)
     ex = out.examples
     failures, samples = reference_inputs(tables, config)
     assert failures == sorted((f.ts, f.code) for f in rd.failures)
@@ -630,9 +640,9 @@ def test_simulated_robot_day_accounts_for_every_failure() -> None:
     assert int(ex["label"].sum()) == fates.count("kept") > 0
     for reason in ("other_failure", "offline", "low_coverage"):
         assert out.excluded[reason] >= fates.count(reason)
-    assert out.candidates == len(grid_cutoffs(config, start, end)) + len(rd.failures)
+    assert out.candidates == len(grid_cutoffs(config.labels, start, end)) + len(rd.failures)
     assert out.candidates == len(ex) + sum(out.excluded.values()) + out.subsampled
     # online for 2 h only: grid cutoffs after that (+ the longest window) are offline, unless a failure at the
     # end of the online time excludes them first
-    after = len(grid_cutoffs(config, start + 2 * 3_600_000 + 300_000 + 60_000, end))
+    after = len(grid_cutoffs(config.labels, start + 2 * 3_600_000 + 300_000 + 60_000, end))
     assert out.excluded["offline"] + out.excluded["other_failure"] >= after

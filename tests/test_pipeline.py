@@ -21,7 +21,8 @@ from telemetry.contract.layout import DayKey
 from telemetry.io.lineage import read_lineage
 from telemetry.io.store import Store
 from telemetry.run.pipeline import halo_days, halo_ms, history_days, robot_features, run_features
-from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
+from telemetry.sim.faults import FaultRates
+from telemetry.sim.fleet import FleetSpec, simulate_fleet
 from telemetry.stages.features import feature_table_schema
 
 START = dt.date(2026, 11, 2)

@@ -17,7 +17,8 @@ from telemetry.contract.layout import DayKey, features_key
 from telemetry.io.lineage import load_run, read_lineage
 from telemetry.io.store import Store
 from telemetry.run.pipeline import run_features
-from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
+from telemetry.sim.faults import FaultRates
+from telemetry.sim.fleet import FleetSpec, simulate_fleet
 
 START = dt.date(2026, 11, 2)
 END = START + dt.timedelta(days=2)

@@ -1,13 +1,12 @@
 """Security: a configured credential appears in no output (stdout, stderr, logs, `config show`, lineage,
 run manifests, extraction reports, the lease, error messages); no pickle/eval of data; world-writable
-config files are refused by every command; the run lease is exclusive under a race (local and S3)."""
+config files are refused by every command. (The run lease's exclusivity under a race: test_lineage.py.)"""
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,9 @@ import pytest
 from telemetry.cli import main
 from telemetry.config import S3Config
 from telemetry.contract.layout import LEASE_KEY
-from telemetry.errors import LockedError
-from telemetry.io.lineage import RunLease
 from telemetry.io.store import Store
-from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
+from telemetry.sim.faults import FaultRates
+from telemetry.sim.fleet import FleetSpec, simulate_fleet
 
 START = dt.date(2026, 11, 2)
 PACKAGE = Path(__file__).parents[1] / "telemetry"
@@ -174,55 +172,3 @@ def test_every_command_refuses_a_world_writable_config(
     path.chmod(0o666)
     assert main([*command, "--config", str(path)]) == 2
     assert "world-writable" in capsys.readouterr().err
-
-
-def race(out: Store, n: int = 8) -> tuple[list[RunLease], list[str]]:
-    barrier = threading.Barrier(n)
-    won: list[RunLease] = []
-    lost: list[str] = []
-
-    def attempt(i: int) -> None:
-        barrier.wait()
-        try:
-            won.append(RunLease.acquire(out, f"run-{i}", command="race"))
-        except LockedError as exc:
-            lost.append(str(exc))
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return won, lost
-
-
-def check_race(out: Store) -> None:
-    for _ in range(3):
-        won, lost = race(out)
-        assert len(won) == 1 and len(lost) == 7, lost
-        assert all(f"is in use by run {won[0].run_id}" in msg for msg in lost), lost
-        won[0].release()
-    # a holder that died: its lease expires and is taken over; the old holder learns it lost
-    first = RunLease.acquire(out, "run-a", ttl_s=0.3)
-    first._stop.set()  # simulate a driver that stopped renewing (paused, partitioned)
-    first._thread.join()  # type: ignore[union-attr]
-    with pytest.raises(LockedError, match="in use by run run-a"):
-        RunLease.acquire(out, "run-b")
-    import time
-
-    time.sleep(0.4)
-    second = RunLease.acquire(out, "run-b")
-    assert first.renew() is False and first.lost is not None and "run-b" in first.lost
-    first.release()  # must not release run-b's lease
-    with pytest.raises(LockedError, match="in use by run run-b"):
-        RunLease.acquire(out, "run-c")
-    second.release()
-
-
-def test_the_run_lease_is_exclusive_under_a_race_locally(tmp_path: Path) -> None:
-    check_race(Store(str(tmp_path / "out")))
-
-
-@pytest.mark.s3
-def test_the_run_lease_is_exclusive_under_a_race_on_s3(s3_bucket_url: str, s3_config: S3Config) -> None:
-    check_race(Store(s3_bucket_url.rsplit("/", 1)[0] + "/out", s3_config))

@@ -39,7 +39,8 @@ from sklearn.metrics import roc_auc_score
 
 from telemetry.config import TelemetryConfig, load_config
 from telemetry.contract.envelope import day_bounds_ms
-from telemetry.sim.fleet import FleetSpec, build_day_zip, robot_ids, simulate_robot_days
+from telemetry.contract.ziplib import build_day_zip
+from telemetry.sim.fleet import FleetSpec, robot_ids, simulate_robot_days
 from telemetry.stages.align import Aligned, align
 from telemetry.stages.extract import extract_day_zip
 from telemetry.stages.features import build_features
@@ -103,9 +104,21 @@ def fleet_features(days: list[RobotDayInputs], config: TelemetryConfig) -> pd.Da
     """``make_examples`` then ``build_features`` on every robot-day (labels may differ from ``CONFIG``'s)."""
     frames = []
     for day in days:
-        examples = make_examples(day.tables, config, robot_id=day.robot_id, start=day.start, end=day.end)
+        examples = make_examples(
+            day.tables,
+            signals=config.signals,
+            labels=config.labels,
+            features=config.features,
+            robot_id=day.robot_id,
+            start=day.start,
+            end=day.end,
+        )
         events = day.tables.get(config.events_signal.name) if config.events_signal is not None else None
-        frames.append(build_features(day.aligned, events, examples.examples, config))
+        frames.append(
+            build_features(
+                day.aligned, events, examples.examples, signals=config.signals, features=config.features
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -117,11 +130,18 @@ def run_fleet(spec: FleetSpec, config: TelemetryConfig) -> Fleet:
     for robot_id in robot_ids(spec):
         for rd in simulate_robot_days(spec, robot_id):
             failures.update(f.code for f in rd.failures)
-            extraction = extract_day_zip(build_day_zip(rd.members), day=rd.day, version="sim", config=config)
+            extraction = extract_day_zip(
+                build_day_zip(rd.members),
+                day=rd.day,
+                version="sim",
+                signals=config.signals,
+                extract=config.extract,
+            )
             start, end = day_bounds_ms(rd.day.date)
             aligned = align(
                 extraction.tables,
-                config,
+                signals=config.signals,
+                align=config.align,
                 robot_id=robot_id,
                 start=start - config.features.longest_window_ms,
                 end=end,

@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from telemetry.api import read_features
 from telemetry.cli import main
 from telemetry.config import TelemetryConfig, load_config
-from telemetry.io.registry import read_features, train_models
+from telemetry.contract.ziplib import build_day_zip
 from telemetry.io.store import Store
 from telemetry.run.pipeline import run_extract, run_features
+from telemetry.run.train import train_models
 from telemetry.sim.cobot import (
     COBOT_SIGNALS,
     STOP_CODES,
@@ -30,7 +32,6 @@ from telemetry.sim.cobot import (
     simulate_cobot_days,
     simulate_cobots,
 )
-from telemetry.sim.fleet import build_day_zip
 from telemetry.stages.extract import extract_day_zip
 
 START = dt.date(2026, 11, 2)
@@ -122,7 +123,13 @@ def _extract_and_compare(tmp_path: Path, spec: CobotSpec) -> list[CobotDay]:
     assert (report.quarantined, report.unknown_signals, report.unknown_fields) == (0, {}, {})
     assert sum(report.samples.values()) == sum(len(t) for cd in days for t in cd.expected.values())
     for cd in days:
-        ex = extract_day_zip(build_day_zip(cd.members), day=cd.day, version="v1", config=config)
+        ex = extract_day_zip(
+            build_day_zip(cd.members),
+            day=cd.day,
+            version="v1",
+            signals=config.signals,
+            extract=config.extract,
+        )
         for name, expected in cd.expected.items():
             pd.testing.assert_frame_equal(ex.tables[name].to_pandas(), expected, check_dtype=False)
     return days

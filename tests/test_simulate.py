@@ -23,18 +23,18 @@ import pytest
 from telemetry.config import DEFAULT_SIGNALS, SignalSpec
 from telemetry.contract.envelope import day_bounds_ms, envelope_json_schema, parse_member_name
 from telemetry.contract.layout import DayKey
+from telemetry.contract.ziplib import build_day_zip
+from telemetry.sim.faults import FaultRates
 from telemetry.sim.fleet import (
-    FAILURE_CODES,
-    FaultRates,
     FleetSpec,
     GroundTruth,
     RobotDay,
-    _encode_fast,
-    build_day_zip,
     robot_ids,
     simulate_fleet,
     simulate_robot_days,
 )
+from telemetry.sim.plan import FAILURE_CODES
+from telemetry.sim.upload import encode_fixed_width
 
 HEAVY_FAULTS = FaultRates(
     duplicate_samples=0.01,
@@ -249,20 +249,6 @@ def test_members_are_deterministic_gzip(faulty: list[RobotDay]) -> None:
     for name, gz in faulty[0].members[:50]:
         assert gz[:4] == b"\x1f\x8b\x08\x00", name  # gzip, deflate, no flags
         assert gz[4:8] == b"\x00\x00\x00\x00", name  # mtime 0
-
-
-def test_day_zip_is_a_stored_zip_in_member_order(faulty: list[RobotDay]) -> None:
-    members = faulty[0].members
-    data = build_day_zip(members)
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        assert zf.testzip() is None  # CRCs
-        infos = zf.infolist()
-        assert [i.filename for i in infos] == [n for n, _ in members]
-        assert {i.compress_type for i in infos} == {zipfile.ZIP_STORED}
-        assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
-        assert [zf.read(i) for i in infos[:20]] == [g for _, g in members[:20]]
-    with pytest.raises(ValueError, match="unique"):
-        build_day_zip([members[0], members[0]])
 
 
 # ------------------------------------------------------------------------------------ envelopes
@@ -653,7 +639,7 @@ def test_fixed_width_records_parse_back_exactly() -> None:
         "a": np.concatenate([edge, rng.integers(-80_000, 80_000, n - len(edge))]).astype(np.int64),
         "b": rng.integers(0, 1000, n).astype(np.int64),
     }
-    blob = _encode_fast(ts, num, ["a", "b"])
+    blob = encode_fixed_width(ts, num, ["a", "b"])
     assert blob is not None
     width = len(blob) // n
     records = orjson.loads(b"[" + bytes(blob)[1:] + b"]")  # every record starts with its separating comma

@@ -1,5 +1,6 @@
-"""Failure predictors: split, threshold and metric units against brute-force references, then real
-LightGBM training on small simulated fleets (with and without precursors), scoring and the CLI."""
+"""Failure predictors: split, folds, rounds, targets and baseline units against brute-force references,
+then real LightGBM training on small simulated fleets (with and without precursors), scoring and the CLI.
+The metrics are tested in tests/test_evaluate.py, model folders and scores files in tests/test_registry.py."""
 
 from __future__ import annotations
 
@@ -16,21 +17,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
+from telemetry.api import read_features
 from telemetry.cli import main
 from telemetry.config import TelemetryConfig, load_config
 from telemetry.errors import ModelError
-from telemetry.io.registry import (
-    failure_catches,
-    load_model,
-    read_features,
-    score_features,
-    train_models,
-    write_model,
-)
+from telemetry.io.registry import load_model, write_model
 from telemetry.io.store import Store
 from telemetry.run.pipeline import run_features
-from telemetry.sim.fleet import FaultRates, FleetSpec, simulate_fleet
+from telemetry.run.train import train_models
+from telemetry.sim.faults import FaultRates
+from telemetry.sim.fleet import FleetSpec, simulate_fleet
 from telemetry.stages import train as stage
+from telemetry.stages.evaluate import average_precision
+from telemetry.stages.score import failure_catches, score_features
 
 DAYS = 4
 START = dt.date(2026, 11, 2)
@@ -94,67 +93,6 @@ def test_target_labels_keep_only_the_target_code() -> None:
     assert y.tolist() == [0, 1, 1, 0] and keep.all()
     y, keep = stage.target_labels(frame, "B")
     assert y.tolist() == [0, 0, 1, 0] and keep.tolist() == [True, False, True, True]
-
-
-scores_st = st.lists(
-    st.tuples(st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.9]), st.sampled_from([1.0, 5.0])),
-    min_size=1,
-    max_size=30,
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(scores_st, st.integers(1, 5), st.sampled_from([0.5, 1.0, 2.0, 7.0]))
-def test_alert_threshold_is_the_lowest_within_budget(
-    rows: list[tuple[float, float]], robot_days: int, budget: float
-) -> None:
-    scores = np.array([s for s, _ in rows])
-    weight = np.array([w for _, w in rows])
-    threshold = stage.alert_threshold(scores, weight, robot_days, budget)
-
-    def alerts(t: float) -> float:
-        return float(sum(w for s, w in rows if s >= t))
-
-    assert alerts(threshold) <= budget * robot_days + 1e-9
-    lower = [s for s in set(scores.tolist()) if s < threshold]
-    for s in lower:  # any lower threshold breaks the budget
-        assert alerts(s) > budget * robot_days
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(0, 1), st.sampled_from([0.0, 0.5, 1.0, 2.0, np.nan]), st.sampled_from([1.0, 3.0])
-        ),
-        min_size=2,
-        max_size=40,
-    )
-)
-def test_fast_average_precision_matches_sklearn(rows: list[tuple[int, float, float]]) -> None:
-    y = np.array([r[0] for r in rows], dtype=np.int8)
-    if y.sum() == 0:
-        return
-    x = np.array([r[1] for r in rows])
-    w = np.array([r[2] for r in rows])
-    expected = average_precision_score(y, stage.rankable(x), sample_weight=w)
-    assert stage._average_precision_fast(y, x, w) == pytest.approx(expected, abs=1e-12)
-
-
-def test_binary_metrics_by_hand() -> None:
-    y = np.array([1, 0, 1, 0, 0], dtype=np.int8)
-    s = np.array([0.9, 0.8, 0.3, 0.2, 0.1])
-    w = np.array([1.0, 2.0, 1.0, 2.0, 2.0])
-    ttf = np.array([5.0, np.nan, 7.0, np.nan, np.nan])
-    m = stage.binary_metrics(y, s, w, threshold=0.5, robot_days=2, time_to_failure_s=ttf)
-    assert m["precision"] == pytest.approx(1 / 3)  # alerts: 0.9 (pos, w 1) and 0.8 (neg, w 2)
-    assert m["recall"] == pytest.approx(0.5)
-    assert m["alerts_per_robot_day"] == pytest.approx(1.5)
-    assert m["prevalence"] == pytest.approx(2 / 8)
-    assert m["median_lead_s"] == 5.0
-    assert (m["n_pos"], m["n_neg"]) == (2, 3)
-    none = stage.binary_metrics(np.zeros(3, dtype=np.int8), s[:3], w[:3], 0.5, 1)
-    assert none["pr_auc"] is None and none["recall"] is None
 
 
 @settings(max_examples=200, deadline=None)
@@ -369,7 +307,7 @@ def test_no_precursors_means_no_better_than_prevalence(null_out: Store) -> None:
     y = frame["label"].to_numpy(dtype=np.int8)[te]
     w = frame["weight"].to_numpy()[te]
     rng = np.random.default_rng(0)
-    null_ap = [stage._average_precision_fast(y, rng.random(len(y)), w) for _ in range(2000)]
+    null_ap = [average_precision(y, rng.random(len(y)), w) for _ in range(2000)]
     assert test["pr_auc"] < float(np.quantile(null_ap, 0.99)), (test["pr_auc"], np.quantile(null_ap, 0.99))
 
 

@@ -84,18 +84,29 @@ def test_the_hashes_cover_the_columns_but_not_where_the_table_lives() -> None:
 # ------------------------------------------------------------------------------------------ stage
 
 
+def schema_of(config: TelemetryConfig) -> pa.Schema:
+    """The feature table schema of ``config``."""
+    return feature_table_schema(
+        signals=config.signals,
+        features=config.features,
+        labels=config.labels,
+        history=config.history,
+        units=config.units,
+    )
+
+
 def test_names_schema_and_parse() -> None:
     config = _units_config("u.csv", "units.numeric=[age,hours]", "units.categorical=[model,site]")
-    assert unit_feature_names(config) == ["unit.age", "unit.hours", "unit.model", "unit.site"]
-    schema = feature_table_schema(config)
-    assert schema.names[-4:] == unit_feature_names(config)
+    assert unit_feature_names(config.units) == ["unit.age", "unit.hours", "unit.model", "unit.site"]
+    schema = schema_of(config)
+    assert schema.names[-4:] == unit_feature_names(config.units)
     assert [schema.field(n).type for n in schema.names[-4:]] == [pa.float64()] * 2 + [pa.string()] * 2
-    assert [parse_unit_name(n) for n in unit_feature_names(config)] == ["age", "hours", "model", "site"]
+    assert [parse_unit_name(n) for n in unit_feature_names(config.units)] == ["age", "hours", "model", "site"]
     for bad in ("unit.Model", "unit.a__b", "units.age", "unit.", "history.age"):
         with pytest.raises(ValueError, match="not a unit attribute name"):
             parse_unit_name(bad)
-    assert unit_feature_names(load_config(env={})) == []
-    assert not any(n.startswith("unit.") for n in feature_table_schema(load_config(env={})).names)
+    assert unit_feature_names(load_config(env={}).units) == []
+    assert not any(n.startswith("unit.") for n in schema_of(load_config(env={})).names)
 
 
 CSV = b'robot_id,model,age,site\n"amr-1","m3", 18 ,"dc 3"\namr-2,m4,,\n7,m3,2.5,x\n'
@@ -138,11 +149,11 @@ def test_unusable_tables_are_errors_that_say_why(data: bytes, message: str) -> N
 
 def test_unit_features_repeat_the_row_or_give_nulls() -> None:
     config = _units_config("u.csv")
-    got = unit_features({"age": 4.0, "model": "m1"}, 3, config)
+    got = unit_features({"age": 4.0, "model": "m1"}, 3, config.units)
     assert got["unit.age"].tolist() == [4.0] * 3 and got["unit.model"].tolist() == ["m1"] * 3
-    missing = unit_features(None, 2, config)
+    missing = unit_features(None, 2, config.units)
     assert np.isnan(missing["unit.age"]).all() and missing["unit.model"].tolist() == [None, None]
-    assert unit_features(None, 2, load_config(env={})) == {}
+    assert unit_features(None, 2, load_config(env={}).units) == {}
 
 
 _WORDS = st.text("abcxyz019-_", min_size=1, max_size=6).filter(
@@ -304,7 +315,7 @@ def test_features_carry_the_attributes_and_missing_robots_get_counted_nulls(
     for day in (DAY1, DAY2):
         one = pq.read_table(io.BytesIO(out.read_bytes(f"features/fleet=pdm/date={day}/machine-1.parquet")))
         two = pq.read_table(io.BytesIO(out.read_bytes(f"features/fleet=pdm/date={day}/machine-2.parquet")))
-        assert one.schema == feature_table_schema(config) == two.schema
+        assert one.schema == schema_of(config) == two.schema
         assert one.num_rows >= 7 and two.num_rows >= 7  # a cutoff every 3 h (day 1's first: no history)
         assert one.column("unit.age").to_pylist() == [18.0] * one.num_rows
         assert one.column("unit.model").to_pylist() == ["model3"] * one.num_rows
@@ -318,7 +329,7 @@ def test_features_carry_the_attributes_and_missing_robots_get_counted_nulls(
         ).to_pandas()
         for m in (1, 2)
     )
-    columns = {c.name: c for c in feature_columns(feature_table_schema(config), frame)}
+    columns = {c.name: c for c in feature_columns(schema_of(config), frame)}
     assert columns["unit.model"].kind == "categorical" and columns["unit.model"].levels == ("model3",)
     assert columns["unit.age"].kind == "numeric"
     matrix = feature_matrix(frame, [columns["unit.model"], columns["unit.age"]])

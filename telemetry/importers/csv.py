@@ -68,9 +68,9 @@ import pyarrow.parquet as pq
 from telemetry.config import DEFAULT_SIGNALS
 from telemetry.contract.envelope import ROBOT_ID_RE, SCHEMA_ID, day_of_ms, member_name
 from telemetry.contract.layout import day_zip_key, units_key
+from telemetry.contract.ziplib import build_day_zip, gzip_member
 from telemetry.errors import DataContractError
 from telemetry.io.store import Store
-from telemetry.sim.fleet import build_day_zip
 
 __all__ = [
     "EventTable",
@@ -448,7 +448,7 @@ def import_csv(paths: Sequence[str], out: Store, spec: TabularSpec) -> ImportRep
         for envelope in _unit_envelopes(unit, merged, events.get(unit, []), spec):
             sent_at, seq = envelope["sent_at"], envelope["seq"]
             member = member_name(unit, sent_at, seq)
-            zips[(day_of_ms(sent_at), unit)].append((member, gzip.compress(orjson.dumps(envelope), mtime=0)))
+            zips[(day_of_ms(sent_at), unit)].append((member, gzip_member(orjson.dumps(envelope))))
             report.envelopes += 1
             report.event_envelopes += spec.signal not in envelope["signals"]
     for (day, unit), members in sorted(zips.items()):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telemetry._version import __version__
-from telemetry.config import ClusterConfig, KubernetesConfig, TelemetryConfig
+from telemetry.config import ClusterConfig, KubernetesConfig, TelemetryConfig, kubernetes_quantity
 from telemetry.errors import ConfigError, TelemetryError
 
 if TYPE_CHECKING:
@@ -60,9 +60,9 @@ unset): glibc's malloc keeps its default thresholds.
 Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker process (so freed memory returns to
 the operating system at once). Setting any glibc malloc threshold also switches off glibc's *dynamic*
 mmap threshold: every NumPy temporary above 128 KiB is then a fresh ``mmap`` whose pages fault in again
-on first touch. On a full-rate robot-day that is ~200,000 page faults instead of ~25,000 and 0.8-1.2 s of
-kernel time instead of 0.3 s (docs/performance.md, "The workers' malloc settings"). The tasks return
-freed memory themselves when they finish (``malloc_trim``), so a worker's RSS still tracks its live data."""
+on first touch: several times the page faults and the kernel time per robot-day (measured in
+docs/performance.md, "The workers' malloc settings"). The tasks return freed memory themselves when they
+finish (``malloc_trim``), so a worker's RSS still tracks its live data."""
 WORKER_DASK_CONFIG: dict[str, Any] = {
     f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in _NANNY_ENVIRON.items()
 }
@@ -76,13 +76,6 @@ DEFAULT_KUBERNETES_WORKERS = 2
 
 _K8S_EXTRA_HINT = "install the Kubernetes extra: pip install 'telemetry[k8s]'"
 _TMP_VOLUME = "tmp"
-_QUANTITY_RE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
-_QUANTITY_FACTOR: dict[str, float] = {
-    "": 1.0,
-    "m": 1e-3,
-    **{s: 1000.0**i for i, s in enumerate(("k", "M", "G", "T", "P", "E"), start=1)},
-    **{s: 1024.0**i for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), start=1)},
-}
 
 
 # ------------------------------------------------------------------------------------- Kubernetes spec
@@ -279,10 +272,10 @@ def _without_nulls(value: Any) -> Any:
 
 
 def _quantity(text: str) -> float:
-    match = _QUANTITY_RE.match(text)
-    if match is None:  # ruled out by KubernetesConfig
+    value = kubernetes_quantity(text)
+    if value is None:  # ruled out by KubernetesConfig
         raise ConfigError(f"not a Kubernetes quantity: {text!r}")
-    return float(match.group(1)) * _QUANTITY_FACTOR[match.group(2) or ""]
+    return value
 
 
 def _check_sizes(cluster: ClusterConfig, k8s: KubernetesConfig) -> None:

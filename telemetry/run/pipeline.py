@@ -130,7 +130,14 @@ def extracted_version(out: Store, day: DayKey) -> str | None:
 
 def extract_robot_day(raw: Store, out: Store, obj: RawObject, config: TelemetryConfig) -> ExtractReport:
     """Extract one pinned day zip and commit its tables, quarantine records and report (report last)."""
-    extraction = extract_day_zip(raw.read(obj), day=obj.day, version=obj.version, config=config, key=obj.key)
+    extraction = extract_day_zip(
+        raw.read(obj),
+        day=obj.day,
+        version=obj.version,
+        signals=config.signals,
+        extract=config.extract,
+        key=obj.key,
+    )
     for signal, table in extraction.tables.items():
         out.write_bytes(signal_key(signal, obj.day), parquet_bytes(table))
     if extraction.quarantine:
@@ -389,28 +396,52 @@ def robot_features(
     example_sets: list[ExampleSet] = []
     rates: list[dict[str, float]] = []
     events = tables.get(config.events_signal.name) if config.events_signal is not None else None
-    schema = feature_table_schema(config)
+    schema = feature_table_schema(
+        signals=config.signals,
+        features=config.features,
+        labels=config.labels,
+        history=config.history,
+        units=config.units,
+    )
     chunk_start = start
     while chunk_start < end:
         chunk_end = min(end, (chunk_start // DAY_MS + 1) * DAY_MS)
         clock = time.perf_counter()
         aligned = align(
             tables,
-            config,
+            signals=config.signals,
+            align=config.align,
             robot_id=robot_id,
             start=chunk_start - config.features.lookback_ms,  # the windows and the baseline
             end=chunk_end,
         )
         seconds["align"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        examples = make_examples(tables, config, robot_id=robot_id, start=chunk_start, end=chunk_end)
+        examples = make_examples(
+            tables,
+            signals=config.signals,
+            labels=config.labels,
+            features=config.features,
+            robot_id=robot_id,
+            start=chunk_start,
+            end=chunk_end,
+        )
         seconds["labels"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        frame = build_features(aligned, events, examples.examples, config)
-        history = history_features(events, examples.examples["cutoff"].to_numpy(dtype="int64"), config)
+        frame = build_features(
+            aligned, events, examples.examples, signals=config.signals, features=config.features
+        )
+        history = history_features(
+            events,
+            examples.examples["cutoff"].to_numpy(dtype="int64"),
+            signals=config.signals,
+            features=config.features,
+            labels=config.labels,
+            history=config.history,
+        )
         if history:
             frame = pd.concat([frame, pd.DataFrame(history, index=frame.index)], axis=1)
-        unit = unit_features(attributes, len(frame), config)
+        unit = unit_features(attributes, len(frame), config.units)
         if unit:
             frame = pd.concat([frame, pd.DataFrame(unit, index=frame.index)], axis=1)
         pieces.append(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))

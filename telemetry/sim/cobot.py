@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gzip
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,10 +53,12 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
+from telemetry._types import F64, I64, Bools
 from telemetry.config import DEFAULT_SIGNALS, EXCLUSION_REASONS, SignalSpec
 from telemetry.contract.envelope import DAY_MS, ROBOT_ID_RE, SCHEMA_ID, day_bounds_ms, member_name
 from telemetry.contract.layout import DayKey, ground_truth_key
-from telemetry.sim.fleet import Failure, build_day_zip
+from telemetry.contract.ziplib import build_day_zip, gzip_member
+from telemetry.sim.fleet import Failure
 
 __all__ = [
     "COBOT_SIGNALS",
@@ -71,9 +72,6 @@ __all__ = [
     "simulate_cobots",
 ]
 
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-Bools = npt.NDArray[np.bool_]
 
 STOP_CODES: Final = ("PROTECTIVE_STOP", "COLLISION")
 """Codes of the failures (``events`` with ``kind == "failure"``)."""
@@ -510,7 +508,7 @@ class _Arm:
         for d in range(self.spec.days):
             lo, hi = first + d * DAY_MS, first + (d + 1) * DAY_MS
             members = [
-                (member_name(self.robot_id, sent, seq), gzip.compress(doc, mtime=0))
+                (member_name(self.robot_id, sent, seq), gzip_member(doc))
                 for span in spans
                 for sent, seq, doc in span.envelopes
                 if lo <= sent < hi

@@ -18,7 +18,7 @@ need it to honour the cutoff rule (a tick in a window ending at cutoff ``c`` may
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +27,11 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from telemetry.config import SignalSpec, TelemetryConfig
+from telemetry._types import I64
+from telemetry.config import AlignConfig, SignalSpec, sampled_signals
 from telemetry.errors import DataContractError
 
 __all__ = ["Aligned", "AlignedSignal", "align", "clock_ticks", "signal_columns"]
-
-I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +143,16 @@ def signal_columns(
     return ordered(ts), values
 
 
-def clock_ticks(config: TelemetryConfig, start: int, end: int, anchor_ts: I64 | None = None) -> I64:
+def clock_ticks(align: AlignConfig, start: int, end: int, anchor_ts: I64 | None = None) -> I64:
     """The ticks in ``[start, end)``: multiples of ``align.step_ms``, or the anchor's distinct timestamps."""
     if end < start:
         raise ValueError(f"span end must be >= start (got start={start}, end={end})")
-    if config.align.clock == "grid":
-        step = config.align.step_ms
+    if align.clock == "grid":
+        step = align.step_ms
         first = -(-start // step) * step  # smallest multiple of step >= start
         return np.arange(first, end, step, dtype=np.int64)
     if anchor_ts is None:
-        raise ValueError(f"align.clock={config.align.clock!r} needs the anchor signal's timestamps")
+        raise ValueError(f"align.clock={align.clock!r} needs the anchor signal's timestamps")
     inside = anchor_ts[(anchor_ts >= start) & (anchor_ts < end)]
     return np.unique(inside)
 
@@ -215,8 +214,9 @@ def _nearest_rows(ts: I64, ticks: I64, tolerance: int, backward: I64, count_lt: 
 
 def align(
     tables: Mapping[str, pa.Table | pd.DataFrame],
-    config: TelemetryConfig,
     *,
+    signals: Sequence[SignalSpec],
+    align: AlignConfig,
     robot_id: str,
     start: int,
     end: int,
@@ -226,7 +226,9 @@ def align(
     Args:
         tables: extracted tables by signal name (``ts`` plus fields); a missing signal matches nothing.
             Pass samples covering ``[start - halo, end + max tolerance)`` when partitioning.
-        config: the registry (tolerances, directions) and the ``align`` section.
+        signals: the signal registry (``config.signals``): the sampled signals, their tolerances and
+            directions.
+        align: the ``align`` section (the clock).
         robot_id: the robot the tables belong to.
         start: first instant of the span (epoch ms, inclusive).
         end: end of the span (epoch ms, exclusive).
@@ -234,6 +236,7 @@ def align(
     Returns:
         The ticks and, per sampled signal, its samples and each tick's matched row.
     """
+    sampled = sampled_signals(signals)
     columns = {
         spec.name: signal_columns(tables[spec.name], spec)
         if spec.name in tables
@@ -241,13 +244,13 @@ def align(
             np.empty(0, dtype=np.int64),
             {f: np.empty(0, dtype=object if f in spec.categorical else np.float64) for f in spec.fields},
         )
-        for spec in config.sampled_signals
+        for spec in sampled
     }
-    anchor = columns[config.align.clock][0] if config.align.clock != "grid" else None
-    ticks = clock_ticks(config, start, end, anchor)
-    signals: dict[str, AlignedSignal] = {}
-    step = config.align.step_ms if config.align.clock == "grid" else None
-    for spec in config.sampled_signals:
+    anchor = columns[align.clock][0] if align.clock != "grid" else None
+    ticks = clock_ticks(align, start, end, anchor)
+    matched: dict[str, AlignedSignal] = {}
+    step = align.step_ms if align.clock == "grid" else None
+    for spec in sampled:
         ts, values = columns[spec.name]
         count_lt, count_le = _tick_counts(ts, ticks, step)
         backward = _backward_rows(ts, ticks, spec.tolerance_ms, count_le)
@@ -256,5 +259,5 @@ def align(
             if spec.direction == "backward"
             else _nearest_rows(ts, ticks, spec.tolerance_ms, backward, count_lt)
         )
-        signals[spec.name] = AlignedSignal(spec, ts, values, match, backward)
-    return Aligned(robot_id, ticks, step, signals)
+        matched[spec.name] = AlignedSignal(spec, ts, values, match, backward)
+    return Aligned(robot_id, ticks, step, matched)

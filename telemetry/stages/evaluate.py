@@ -1,9 +1,14 @@
-"""Honest uncertainty of test metrics: bootstrap intervals over robot-days (a stage: no I/O, no Dask).
+"""Metrics of scored examples and their honest uncertainty (a stage: no I/O, no Dask).
 
-Test rows of one robot on one UTC day are not independent (neighbouring cutoffs share most of their window
-and their label horizon), so rows are resampled by **robot-day**: a replicate draws as many robot-days as the
-test set holds, uniformly with replacement, and every row of a drawn robot-day enters with its weight times
-the number of times its robot-day was drawn. A metric's interval is the percentile interval of its
+Metrics (:func:`binary_metrics`): average precision, ROC-AUC, and precision, recall and alerts per robot-day
+at an alert threshold chosen for a budget of alerts (:func:`alert_threshold`). All are weighted by the
+example weights (which undo negative subsampling).
+
+Uncertainty (:func:`bootstrap_intervals`, :func:`add_intervals`): test rows of one robot on one UTC day are
+not independent (neighbouring cutoffs share most of their window and their label horizon), so rows are
+resampled by **robot-day**: a replicate draws as many robot-days as the test set holds, uniformly with
+replacement, and every row of a drawn robot-day enters with its weight times the number of times its
+robot-day was drawn. A metric's interval is the percentile interval of its
 replicate values (replicates where the metric is undefined, e.g. no positive drawn, are left out; an
 interval needs at least half the replicates defined, else it is None).
 
@@ -20,18 +25,121 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from telemetry._types import F64, I8, I64
+from telemetry.contract.envelope import DAY_MS
+from telemetry.errors import ModelError
 
 __all__ = [
     "BootstrapResult",
+    "add_intervals",
+    "alert_threshold",
+    "average_precision",
+    "average_precision_ranked",
+    "binary_metrics",
     "bootstrap_intervals",
+    "rankable",
     "replicate_metrics",
     "robot_day_groups",
     "verdict",
 ]
 
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-DAY_MS = 86_400_000
+
+# ------------------------------------------------------------------------------------------- metrics
+
+
+def alert_threshold(scores: F64, weight: F64, robot_days: float, budget: float) -> float:
+    """The lowest score threshold whose alerts (weighted rows with ``score >= threshold``) stay within
+    ``budget`` alerts per robot-day over `robot_days`; above every score when even the top one exceeds it."""
+    if robot_days <= 0:
+        raise ModelError("the validation days hold no robot-day; cannot choose an alert threshold")
+    allowed = budget * robot_days
+    if len(scores) == 0:
+        return 1.0
+    order = np.argsort(-scores, kind="stable")
+    s, w = scores[order], weight[order]
+    cum = np.cumsum(w)
+    # alerts at threshold s[i] include every row tied with it: take the last index of each tie group
+    last_of_group = np.r_[s[1:] != s[:-1], True]
+    ok = last_of_group & (cum <= allowed + 1e-9)
+    if not ok.any():
+        return float(np.nextafter(s[0], np.inf))
+    return float(s[np.flatnonzero(ok)[-1]])
+
+
+def binary_metrics(
+    y: I8,
+    scores: F64,
+    weight: F64,
+    threshold: float,
+    robot_days: float,
+    time_to_failure_s: F64 | None = None,
+) -> dict[str, Any]:
+    """Metrics with plain keys: ``pr_auc`` (average precision), ``roc_auc``, ``prevalence``, ``precision``,
+    ``recall``, ``threshold``, ``alerts_per_robot_day``, ``median_lead_s``, ``n_pos``, ``n_neg``.
+
+    All are weighted by `weight` (which undoes negative subsampling). An alert is a row with
+    ``score >= threshold``; ``median_lead_s`` is the median ``time_to_failure_s`` of the caught positives.
+    Undefined values (no positives, no alerts) are None.
+    """
+    pos, neg = y == 1, y == 0
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    alert = scores >= threshold
+    w_pos, w_all = float(weight[pos].sum()), float(weight.sum())
+    w_alert = float(weight[alert].sum())
+    tp = float(weight[alert & pos].sum())
+    both = n_pos > 0 and n_neg > 0
+    lead = None
+    if time_to_failure_s is not None and (alert & pos).any():
+        caught = time_to_failure_s[alert & pos]
+        caught = caught[np.isfinite(caught)]
+        lead = float(np.median(caught)) if len(caught) else None
+    return {
+        "pr_auc": float(average_precision_score(y, scores, sample_weight=weight)) if both else None,
+        "roc_auc": float(roc_auc_score(y, scores, sample_weight=weight)) if both else None,
+        "prevalence": w_pos / w_all if w_all > 0 else None,
+        "precision": tp / w_alert if w_alert > 0 else None,
+        "recall": tp / w_pos if w_pos > 0 else None,
+        "threshold": float(threshold),
+        "alerts_per_robot_day": w_alert / robot_days if robot_days > 0 else None,
+        "median_lead_s": lead,
+        "n_pos": n_pos,
+        "n_neg": n_neg,
+    }
+
+
+def rankable(score: F64) -> F64:
+    """`score` with NaN (undefined feature) replaced by a value below every finite score: ranked last."""
+    finite = np.isfinite(score)
+    if finite.all():
+        return score
+    low = float(score[finite].min()) - 1.0 if finite.any() else 0.0
+    return np.where(finite, score, low)
+
+
+def average_precision(y: I8, x: F64, w: F64) -> float:
+    """Weighted average precision of score `x` (NaN ranks last); ties share one step, as in sklearn."""
+    x = np.where(np.isnan(x), -np.inf, x)
+    order = np.argsort(-x, kind="stable")
+    return average_precision_ranked(x[order], y[order], w[order])
+
+
+def average_precision_ranked(xs: F64, ys: I8, ws: F64) -> float:
+    """Average precision of rows in descending score order (any order within ties)."""
+    tp = np.cumsum(ws * ys)
+    fp = np.cumsum(ws * (1 - ys))
+    last = np.r_[xs[1:] != xs[:-1], True]
+    tp, fp = tp[last], fp[last]
+    total = tp[-1]
+    if total <= 0:
+        return float("nan")
+    precision = tp / np.maximum(tp + fp, 1e-300)
+    recall = tp / total
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+# ---------------------------------------------------------------------------------------- uncertainty
 
 
 def robot_day_groups(robot_id: npt.NDArray[np.object_], cutoff_ms: I64) -> I64:
@@ -159,6 +267,51 @@ def bootstrap_intervals(
         for a, b in pairs
     }
     return BootstrapResult(intervals, differences, resamples, n_groups, level)
+
+
+def add_intervals(
+    metrics: dict[str, Any],
+    y: Any,
+    risk: Any,
+    baseline: Any,
+    weight: Any,
+    groups: Any,
+    codes: Any,
+    *,
+    resamples: int,
+    seed: int,
+) -> None:
+    """Add 90 % bootstrap intervals over robot-days (`groups`, see :func:`robot_day_groups`) to `metrics` in
+    place: ``test.pr_auc_interval`` / ``roc_auc_interval``, the same per mode (`codes`: the failure code of
+    every row) and for the one-feature baseline, and ``comparison``: the paired intervals of the model minus
+    each baseline and whether the model beats it (the lower end above 0)."""
+    level = 0.9
+    prevalence = np.zeros(len(y))  # a constant score: its average precision is the prevalence
+    boot = bootstrap_intervals(
+        y, {"model": risk, "one_feature": baseline, "prevalence": prevalence}, weight, groups,
+        pairs=(("model", "one_feature"), ("model", "prevalence")),
+        resamples=resamples, level=level, seed=seed,
+    )  # fmt: skip
+    for name in ("pr_auc", "roc_auc"):
+        metrics["test"][f"{name}_interval"] = boot.intervals["model"][name]
+        metrics["baselines"]["one_feature"][f"{name}_interval"] = boot.intervals["one_feature"][name]
+    metrics["baselines"]["prevalence"]["pr_auc_interval"] = boot.intervals["prevalence"]["pr_auc"]
+    comparison: dict[str, Any] = {"level": level, "resamples": resamples, "robot_days": boot.groups}
+    for base in ("one_feature", "prevalence"):
+        diff = boot.differences[f"model-{base}"]["pr_auc"]
+        comparison[base] = {
+            "pr_auc_difference_interval": diff,
+            "beaten": bool(diff is not None and diff[0] > 0),
+        }
+    metrics["comparison"] = comparison
+    for code, m in metrics["per_mode"].items():
+        keep = (y == 0) | (codes == code)
+        mode = bootstrap_intervals(
+            (y[keep] == 1).astype(np.int8), {"model": risk[keep]}, weight[keep], groups[keep],
+            resamples=resamples, level=level, seed=seed,
+        )  # fmt: skip
+        m["pr_auc_interval"] = mode.intervals["model"]["pr_auc"]
+        m["roc_auc_interval"] = mode.intervals["model"]["roc_auc"]
 
 
 def verdict(metrics: Mapping[str, Any]) -> str | None:

@@ -12,9 +12,10 @@ removed. Rows with the same ``ts`` but different values are kept and counted as 
 
 Checks (each failure quarantines the whole document with that reason):
 
-- zip: member count limit, member name ``<robot_id>/<sent_at>-<seq>.json.gz`` matching the zip's robot;
-  zip-level CRC of stored members; a compressed zip entry is read no further than the gzip limits below
-  allow (``oversize`` / ``zip_bomb``), whatever size its header declares;
+- zip (read by :mod:`telemetry.contract.ziplib`): member count limit, member name
+  ``<robot_id>/<sent_at>-<seq>.json.gz`` matching the zip's robot; zip-level CRC of stored members; a
+  compressed zip entry is read no further than the gzip limits below allow (``oversize`` / ``zip_bomb``),
+  whatever size its header declares;
 - gzip: inflated size <= ``extract.max_member_bytes`` and inflate ratio <= ``extract.max_compression_ratio``
   (zip bombs), complete stream (truncation), no trailing bytes, valid deflate data;
 - JSON: valid UTF-8, one object, valid syntax, nesting a safe parser can take, field types as the
@@ -40,24 +41,21 @@ from __future__ import annotations
 
 import io
 import re
-import struct
-import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
-from isal import isal_zlib
 
-from telemetry.config import SignalSpec, TelemetryConfig
+from telemetry.config import ExtractConfig, SignalSpec
 from telemetry.contract.envelope import SCHEMA_ID, day_bounds_ms, parse_member_name
 from telemetry.contract.layout import DayKey
+from telemetry.contract.ziplib import BAD_ZIP_ERRORS, inflate_member, zip_index, zip_members
 
 __all__ = [
     "QUARANTINE_REASONS",
@@ -106,10 +104,6 @@ QUARANTINE_SCHEMA = pa.schema(
 
 _CHUNK_DOCS = 512  # documents per read_json call (~4 MB of JSON)
 _CHUNK_BYTES = 8 * 2**20  # ... or fewer: a chunk is parsed once it holds this much JSON (bounds memory)
-# isal's stubs declare `error` as an instance, not a class
-_INFLATE_ERRORS: tuple[type[Exception], ...] = (cast("type[Exception]", isal_zlib.error),)
-_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
-_LOCAL_MAGIC = 0x04034B50
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,161 +198,6 @@ def _envelope_schema(signals: Sequence[SignalSpec]) -> pa.Schema:
             ("signals", pa.struct([pa.field(n, t) for n, t in sample_structs.items()])),
         ]
     )
-
-
-# ------------------------------------------------------------------------------------------ zip members
-
-
-_EOCD = struct.Struct("<IHHHHIIH")
-_EOCD_MAGIC = b"PK\x05\x06"
-_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
-_CENTRAL_MAGIC = 0x02014B50
-
-
-class _Entry(NamedTuple):
-    """The fields of one central-directory entry that extraction uses (``info``: zipfile's, if it read it)."""
-
-    name: str
-    method: int
-    crc: int
-    compress_size: int
-    file_size: int
-    header_offset: int
-    info: zipfile.ZipInfo | None = None
-
-    @classmethod
-    def of(cls, info: zipfile.ZipInfo) -> _Entry:
-        return cls(
-            info.filename,
-            info.compress_type,
-            info.CRC,
-            info.compress_size,
-            info.file_size,
-            info.header_offset,
-            info,
-        )
-
-
-def _stored_entries(data: bytes) -> list[_Entry] | None:
-    """The central directory of a plain zip whose members are all stored, read without :mod:`zipfile`.
-
-    :class:`zipfile.ZipFile` builds its index in Python at ~30 µs per entry; a day zip has ~17,000. This
-    reads the same fields with one ``struct`` call per entry (names as zipfile gives them: UTF-8 when
-    flagged, else cp437, cut at a NUL). Returns None for anything unusual (zip64, encryption, compression,
-    comments, a damaged directory): the caller then uses :mod:`zipfile`.
-    """
-    end = data.rfind(_EOCD_MAGIC, max(0, len(data) - 22 - 65535))
-    if end < 0 or end + 22 > len(data):
-        return None
-    _, disk, cd_disk, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(data, end)
-    if disk or cd_disk or count == 0xFFFF or cd_offset == 0xFFFFFFFF or cd_offset + cd_size > end:
-        return None
-    entries = []
-    unpack = _CENTRAL.unpack_from
-    pos = cd_offset
-    for _ in range(count):
-        if pos + 46 > end:
-            return None
-        (magic, _, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _, _, offset) = unpack(
-            data, pos
-        )
-        if magic != _CENTRAL_MAGIC or method != zipfile.ZIP_STORED or flags & 0x1 or csize != usize:
-            return None
-        raw_name = data[pos + 46 : pos + 46 + nlen]
-        if raw_name.isascii():  # the usual case: the same text in UTF-8 and cp437
-            name = raw_name.decode("ascii")
-        else:
-            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        if "\0" in name:
-            name = name[: name.index("\0")]
-        entries.append(_Entry(name, method, crc, csize, usize, offset))
-        pos += 46 + nlen + xlen + clen
-    return entries
-
-
-def _zip_members(
-    data: bytes,
-    zf: zipfile.ZipFile | None,
-    entries: Sequence[_Entry],
-    max_bytes: int,
-    max_ratio: float,
-) -> Iterator[tuple[str, bytes | memoryview | None, str, str]]:
-    """Yield ``(member name, raw member bytes or None, reason, detail)`` for each entry.
-
-    Stored members are views into ``data`` (their CRC is checked); other compression methods go through
-    :mod:`zipfile` with a bounded read: a member that inflates (at the zip level) to more than `max_bytes`
-    plus gzip framing, or by more than `max_ratio`, is rejected after reading at most that much, whatever
-    size its header declares (a 1 MB zip can declare a 1 GB member).
-    """
-    view = memoryview(data)
-    size = len(data)
-    local_header = _LOCAL_HEADER.unpack_from
-    crc32 = isal_zlib.crc32  # zlib's CRC-32, ~5x faster
-    # the member is itself a gzip stream: allow its framing (header, trailer, stored-block headers)
-    byte_cap = max_bytes + max_bytes // 1000 + 1024
-    for name, method, crc, compress_size, file_size, header_offset, info in entries:
-        if method == zipfile.ZIP_STORED and 0 <= header_offset <= size - 30:
-            fields = local_header(data, header_offset)
-            if fields[0] != _LOCAL_MAGIC:
-                yield name, None, "bad_zip_member", "bad local header signature"
-                continue
-            start = header_offset + 30 + fields[9] + fields[10]
-            end = start + compress_size
-            if end > size:
-                yield name, None, "bad_zip_member", "member extends past the end of the zip"
-                continue
-            raw = view[start:end]
-            if crc32(raw) != crc:
-                yield name, None, "bad_zip_member", "zip CRC mismatch"
-                continue
-            yield name, raw, "", ""
-        elif zf is None or info is None:
-            yield name, None, "bad_zip_member", "member extends past the end of the zip"
-        else:
-            ratio_cap = int(max(compress_size, 1) * max_ratio)
-            cap = min(byte_cap, ratio_cap)
-            try:
-                with zf.open(info) as fh:
-                    member = fh.read(cap + 1)
-            # ValueError: a header offset before the start of the zip (found by benchmarks/fuzz_extract.py)
-            except (
-                zipfile.BadZipFile,
-                zlib.error,
-                NotImplementedError,
-                OSError,
-                EOFError,
-                ValueError,
-            ) as exc:
-                yield name, None, "bad_zip_member", str(exc)[:200]
-                continue
-            if len(member) > cap or file_size > cap:
-                if cap == ratio_cap and ratio_cap < byte_cap:
-                    detail = f"zip entry inflates more than {max_ratio:g}x ({compress_size} compressed bytes)"
-                    yield name, None, "zip_bomb", detail
-                else:
-                    yield name, None, "oversize", f"zip entry larger than {byte_cap} bytes"
-                continue
-            yield name, member, "", ""
-
-
-def _inflate(member: bytes | memoryview, max_bytes: int, max_ratio: float) -> tuple[bytes | None, str, str]:
-    """Gunzip one member with bounded output. Returns ``(document, reason, detail)``."""
-    ratio_cap = int(max(len(member), 1) * max_ratio)
-    cap = min(max_bytes, ratio_cap)
-    inflater = isal_zlib.decompressobj(31)
-    try:
-        out = inflater.decompress(member, cap + 1)
-    except _INFLATE_ERRORS as exc:
-        return None, "bad_gzip", str(exc)[:200]
-    if len(out) > cap:
-        if cap == ratio_cap and ratio_cap < max_bytes:
-            return None, "zip_bomb", f"inflates more than {max_ratio:g}x ({len(member)} compressed bytes)"
-        return None, "oversize", f"document larger than {max_bytes} bytes"
-    if not inflater.eof:
-        return None, "truncated_gzip", f"gzip stream ends early after {len(member)} bytes"
-    if inflater.unused_data:
-        return None, "bad_gzip", f"{len(inflater.unused_data)} bytes after the end of the gzip stream"
-    return out, "", ""
 
 
 # ------------------------------------------------------------------------------------------ JSON chunks
@@ -489,7 +328,8 @@ def extract_day_zip(
     *,
     day: DayKey,
     version: str,
-    config: TelemetryConfig,
+    signals: Sequence[SignalSpec],
+    extract: ExtractConfig,
     key: str | None = None,
 ) -> Extraction:
     """Extract one robot-day zip.
@@ -498,7 +338,8 @@ def extract_day_zip(
         data: the zip object's bytes (one pinned version).
         day: the robot-day the object key names; envelopes must belong to it.
         version: the object version read (recorded in quarantine records).
-        config: registry and limits (``signals``, ``extract``).
+        signals: the signal registry (``config.signals``).
+        extract: the limits and the timestamp slack (``config.extract``).
         key: the object key for quarantine records (default ``day.key``).
 
     Returns:
@@ -506,8 +347,7 @@ def extract_day_zip(
         has no data), quarantine records and counts.
     """
     key = day.key if key is None else key
-    signals = config.signals
-    limits = config.extract
+    limits = extract
     report = ExtractReport()
     quarantine: list[QuarantineRecord] = []
 
@@ -517,22 +357,9 @@ def extract_day_zip(
     docs: list[bytes] = []
     doc_members: list[str] = []
     doc_name_fields: list[tuple[str, int, int]] = []
-    zf: zipfile.ZipFile | None = None
     try:
-        stored = _stored_entries(data)
-        if stored is None:
-            zf = zipfile.ZipFile(io.BytesIO(data))
-        entries = stored if stored is not None else [_Entry.of(i) for i in zf.infolist()]  # type: ignore[union-attr]
-    # NotImplementedError: zipfile refuses a "zip file version" it does not know (found by fuzzing)
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        ValueError,
-        OSError,
-        EOFError,
-        struct.error,
-        NotImplementedError,
-    ) as exc:
+        entries, zf = zip_index(data)
+    except BAD_ZIP_ERRORS as exc:
         reject("", "bad_zip", str(exc)[:200])
         report.documents = 1
         return _finish(day, key, version, signals, [], quarantine, report)
@@ -571,7 +398,7 @@ def extract_day_zip(
         doc_name_fields.clear()
 
     pending_bytes = 0
-    members = _zip_members(
+    members = zip_members(
         data, zf, entries[: limits.max_members], limits.max_member_bytes, limits.max_compression_ratio
     )
     for name, raw, reason, detail in members:
@@ -582,7 +409,7 @@ def extract_day_zip(
         if parsed_name is None or parsed_name[0] != day.robot_id:
             reject(name, "bad_member_name", f"expected {day.robot_id}/<sent_at>-<seq>.json.gz")
             continue
-        doc, reason, detail = _inflate(raw, limits.max_member_bytes, limits.max_compression_ratio)
+        doc, reason, detail = inflate_member(raw, limits.max_member_bytes, limits.max_compression_ratio)
         del raw
         if doc is None:
             reject(name, reason, detail)

@@ -21,6 +21,7 @@ caller that partitions by day passes the events of ``[start - Hmax, end)`` for t
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,7 +30,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from telemetry.config import TelemetryConfig
+from telemetry._types import F64, I64, Objs
+from telemetry.config import FeaturesConfig, HistoryConfig, LabelsConfig, SignalSpec, events_signal
 from telemetry.errors import DataContractError
 
 __all__ = [
@@ -45,9 +47,6 @@ __all__ = [
 PREFIX = "history"
 """First part of every history column name (a reserved signal name: no window feature starts with it)."""
 
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-Objs = npt.NDArray[np.object_]
 
 _LEVEL = r"[A-Za-z0-9_.-]+"
 _NAME_RE = re.compile(
@@ -102,25 +101,34 @@ def _distinct(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def history_kinds(config: TelemetryConfig) -> tuple[str, ...]:
+def history_kinds(*, features: FeaturesConfig, labels: LabelsConfig) -> tuple[str, ...]:
     """Event kinds with history features: ``features.event_kinds`` then ``labels.failure_kind`` (distinct)."""
-    return _distinct((*config.features.event_kinds, config.labels.failure_kind))
+    return _distinct((*features.event_kinds, labels.failure_kind))
 
 
-def history_codes(config: TelemetryConfig) -> tuple[str, ...]:
+def history_codes(*, features: FeaturesConfig, history: HistoryConfig) -> tuple[str, ...]:
     """Event codes with a since_last feature: ``features.event_codes`` then ``history.failure_codes``."""
-    return _distinct((*config.features.event_codes, *config.history.failure_codes))
+    return _distinct((*features.event_codes, *history.failure_codes))
 
 
-def history_feature_names(config: TelemetryConfig) -> list[HistoryName]:
+def history_feature_names(
+    *,
+    signals: Sequence[SignalSpec],
+    features: FeaturesConfig,
+    labels: LabelsConfig,
+    history: HistoryConfig,
+) -> list[HistoryName]:
     """Every history column of the configuration, in table order (independent of the data); none when
-    ``history.enabled`` is false or the registry has no events signal."""
-    if not config.history.enabled or config.events_signal is None:
+    ``history.enabled`` is false or the registry ``signals`` has no events signal."""
+    if not history.enabled or events_signal(signals) is None:
         return []
-    kinds = history_kinds(config)
+    kinds = history_kinds(features=features, labels=labels)
     out = [HistoryName("kind", "since_last", kind, None) for kind in kinds]
-    out += [HistoryName("code", "since_last", code, None) for code in history_codes(config)]
-    out += [HistoryName("kind", "count", kind, h) for h in config.history.horizons_s for kind in kinds]
+    out += [
+        HistoryName("code", "since_last", code, None)
+        for code in history_codes(features=features, history=history)
+    ]
+    out += [HistoryName("kind", "count", kind, h) for h in history.horizons_s for kind in kinds]
     return out
 
 
@@ -174,7 +182,13 @@ def _count_in(times: I64, cutoffs: I64, horizon_ms: int) -> I64:
 
 
 def history_features(
-    events: pa.Table | pd.DataFrame | None, cutoffs: npt.ArrayLike, config: TelemetryConfig
+    events: pa.Table | pd.DataFrame | None,
+    cutoffs: npt.ArrayLike,
+    *,
+    signals: Sequence[SignalSpec],
+    features: FeaturesConfig,
+    labels: LabelsConfig,
+    history: HistoryConfig,
 ) -> dict[str, npt.NDArray[Any]]:
     """The history features of every cutoff, by column name in :func:`history_feature_names` order.
 
@@ -182,8 +196,10 @@ def history_features(
         events: the events signal's extracted table (``ts``, ``kind``, ``code``; any order and span), or
             None. Only events with ``ts`` in ``[c - Hmax, c)`` reach the features of cutoff ``c``.
         cutoffs: example cutoffs (epoch ms, int64), in any order.
-        config: ``features.event_kinds`` and ``event_codes``, ``labels.failure_kind``, the ``history``
-            section.
+        signals: the signal registry (``config.signals``): no history without an events signal.
+        features: the ``features`` section (``event_kinds`` and ``event_codes``).
+        labels: the ``labels`` section (``failure_kind``).
+        history: the ``history`` section.
 
     Returns:
         One array per column, one value per cutoff: since_last float64 seconds (NaN when no such event in
@@ -192,14 +208,14 @@ def history_features(
     Raises:
         DataContractError: the events table lacks ``ts``, ``kind`` or ``code``, or an event has no ``ts``.
     """
-    names = history_feature_names(config)
+    names = history_feature_names(signals=signals, features=features, labels=labels, history=history)
     cuts = np.asarray(cutoffs, dtype=np.int64)
     if not names:
         return {}
     ts, kinds, codes = _event_columns(events)
-    longest = config.history.longest_horizon_ms
-    times = {("kind", k): _times_of(ts, kinds, k) for k in history_kinds(config)}
-    times |= {("code", c): _times_of(ts, codes, c) for c in history_codes(config)}
+    longest = history.longest_horizon_ms
+    times = {("kind", k): _times_of(ts, kinds, k) for k in history_kinds(features=features, labels=labels)}
+    times |= {("code", c): _times_of(ts, codes, c) for c in history_codes(features=features, history=history)}
     out: dict[str, npt.NDArray[Any]] = {}
     for name in names:
         t = times[(name.field, name.level)]

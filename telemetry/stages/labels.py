@@ -74,7 +74,7 @@ Choices where the contract is silent (each is tested against ``tests/reference_l
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -84,11 +84,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from telemetry.config import EXCLUSION_REASONS, TelemetryConfig
+from telemetry._types import F64, I64, Bools, Objs
+from telemetry.config import (
+    EXCLUSION_REASONS,
+    FeaturesConfig,
+    LabelsConfig,
+    SignalSpec,
+    events_signal,
+    sampled_signals,
+)
 from telemetry.errors import DataContractError
 
 __all__ = [
     "EXAMPLE_COLUMNS",
+    "EXAMPLE_SCHEMA",
     "EXCLUSION_REASONS",
     "ExampleSet",
     "failure_events",
@@ -96,15 +105,25 @@ __all__ = [
     "make_examples",
 ]
 
-I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
-F64 = npt.NDArray[np.float64]
-Bools = npt.NDArray[np.bool_]
-Objs = npt.NDArray[np.object_]
 Side = Literal["left", "right"]
 
-# EXCLUSION_REASONS (from the configuration): reasons in evaluation order (the first matching one is counted)
-EXAMPLE_COLUMNS = ("robot_id", "cutoff", "label", "failure_code", "time_to_failure_s", "weight")
+EXAMPLE_SCHEMA = pa.schema(
+    [
+        pa.field("robot_id", pa.string()),
+        pa.field("cutoff", pa.int64()),
+        pa.field("label", pa.int8()),
+        pa.field("failure_code", pa.string()),
+        pa.field("time_to_failure_s", pa.float64()),
+        pa.field("weight", pa.float64()),
+    ]
+)
+"""The example columns as stored: the first columns of every feature table."""
+EXAMPLE_COLUMNS: tuple[str, ...] = tuple(EXAMPLE_SCHEMA.names)
+
+# EXCLUSION_REASONS (from the configuration) lists the reasons in evaluation order (the first matching one is
+# counted); a candidate's reason is recorded as its position there (-1: none)
+_REASON_CODE = {name: code for code, name in enumerate(EXCLUSION_REASONS)}
 
 _MASK64 = (1 << 64) - 1
 
@@ -246,9 +265,9 @@ def _empty_examples() -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------ public API
 
 
-def _failures(events: pa.Table | pd.DataFrame | None, config: TelemetryConfig) -> tuple[I64, Objs]:
+def _failures(events: pa.Table | pd.DataFrame | None, labels: LabelsConfig) -> tuple[I64, Objs]:
     """``(ts, code)`` arrays of the failures, in the order of :func:`failure_events`."""
-    return _events_of_kind(events, config.labels.failure_kind, "failure")
+    return _events_of_kind(events, labels.failure_kind, "failure")
 
 
 def _events_of_kind(events: pa.Table | pd.DataFrame | None, kind_wanted: str, what: str) -> tuple[I64, Objs]:
@@ -296,12 +315,12 @@ def _events_of_kind(events: pa.Table | pd.DataFrame | None, kind_wanted: str, wh
 
 
 def _orphan_recoveries(
-    events: pa.Table | pd.DataFrame | None, config: TelemetryConfig, f_ts: I64, f_code: Objs, window: int
+    events: pa.Table | pd.DataFrame | None, labels: LabelsConfig, f_ts: I64, f_code: Objs, window: int
 ) -> I64:
     """Sorted times ``r`` of the recoveries with no matching failure in ``[r - window, r]`` (none if 0)."""
     if window <= 0:
         return np.empty(0, dtype=np.int64)
-    r_ts, r_code = _events_of_kind(events, config.labels.recovery_kind, "recovery")
+    r_ts, r_code = _events_of_kind(events, labels.recovery_kind, "recovery")
     lo = np.searchsorted(f_ts, r_ts - window, side="left")
     hi = np.searchsorted(f_ts, r_ts, side="right")
     orphan = np.ones(len(r_ts), dtype=bool)
@@ -311,12 +330,12 @@ def _orphan_recoveries(
     return r_ts[orphan]
 
 
-def failure_events(events: pa.Table | pd.DataFrame | None, config: TelemetryConfig) -> pd.DataFrame:
+def failure_events(events: pa.Table | pd.DataFrame | None, labels: LabelsConfig) -> pd.DataFrame:
     """The failures among ``events``: events with ``kind == labels.failure_kind``.
 
     Args:
         events: the events signal's extracted table (``ts``, ``kind``, ``code``, ...), or None (no failures).
-        config: ``labels.failure_kind``.
+        labels: the ``labels`` section (``failure_kind``).
 
     Returns:
         Columns ``ts`` (int64 epoch ms) and ``code`` (object: str or None), sorted by ``(ts, code)`` with null
@@ -325,11 +344,11 @@ def failure_events(events: pa.Table | pd.DataFrame | None, config: TelemetryConf
     Raises:
         DataContractError: a ``ts`` or ``kind`` column is missing, or a failure has no ``ts``.
     """
-    ts, codes = _failures(events, config)
+    ts, codes = _failures(events, labels)
     return pd.DataFrame({"ts": pd.Series(ts, dtype=np.int64), "code": pd.Series(codes, dtype=object)})
 
 
-def grid_cutoffs(config: TelemetryConfig, start: int, end: int) -> I64:
+def grid_cutoffs(labels: LabelsConfig, start: int, end: int) -> I64:
     """The grid cutoffs of ``[start, end)``: the multiples of ``labels.grid_step_s`` (epoch-aligned, in ms)
     ``c`` with ``start <= c < end``, ascending int64.
 
@@ -337,17 +356,19 @@ def grid_cutoffs(config: TelemetryConfig, start: int, end: int) -> I64:
         ValueError: ``end < start``, or the grid step is not a whole number of milliseconds.
     """
     _check_span(start, end)
-    step = _whole_ms(config.labels.grid_step_s, "grid_step_s")
+    step = _whole_ms(labels.grid_step_s, "grid_step_s")
     if step < 1:
-        raise ValueError(f"labels.grid_step_s must be at least 1 ms (got {config.labels.grid_step_s!r} s)")
+        raise ValueError(f"labels.grid_step_s must be at least 1 ms (got {labels.grid_step_s!r} s)")
     first = -(-int(start) // step) * step  # smallest multiple of step >= start
     return np.arange(first, int(end), step, dtype=np.int64)
 
 
 def make_examples(
     tables: Mapping[str, pa.Table | pd.DataFrame],
-    config: TelemetryConfig,
     *,
+    signals: Sequence[SignalSpec],
+    labels: LabelsConfig,
+    features: FeaturesConfig,
     robot_id: str,
     start: int,
     end: int,
@@ -355,14 +376,16 @@ def make_examples(
     """Labelled example cutoffs of one robot whose cutoff lies in ``[start, end)``.
 
     Args:
-        tables: extracted tables by signal name (``ts`` plus fields). The events signal's table
-            (``config.events_signal``) supplies the failures; every ``role: sampled`` signal's ``ts`` drives
-            ``offline`` and ``low_coverage``; a missing table has no rows. Pass the halo too: samples
+        tables: extracted tables by signal name (``ts`` plus fields). The events signal's table (the
+            registry's ``role: events`` signal) supplies the failures; every ``role: sampled`` signal's ``ts``
+            drives ``offline`` and ``low_coverage``; a missing table has no rows. Pass the halo too: samples
             with ``ts`` in ``[start - Wmax, end)`` and events with ``ts`` in
             ``[start - Wmax - cooldown - U, end + max(h + U, lead + g))`` (data outside those never changes
             the result).
             Failures outside the span make no positive but still exclude and label the cutoffs inside it.
-        config: ``labels``, ``features.windows_s`` (``Wmax``) and the signal registry.
+        signals: the signal registry (``config.signals``): the events signal and the sampled signals.
+        labels: the ``labels`` section.
+        features: the ``features`` section (``windows_s``: ``Wmax``).
         robot_id: the robot (recorded in every row; seeds the negative subsampling hash).
         start: first instant of the span (epoch ms, inclusive).
         end: end of the span (epoch ms, exclusive).
@@ -378,21 +401,20 @@ def make_examples(
     if not isinstance(robot_id, str) or not robot_id:
         raise ValueError(f"robot_id must be a non-empty string (got {robot_id!r})")
     _check_span(start, end)
-    labels = config.labels
     lead = _whole_ms(labels.lead_s, "lead_s")
     horizon = _whole_ms(labels.horizon_s, "horizon_s")
     cooldown = _whole_ms(labels.cooldown_s, "cooldown_s")
     unobserved = _whole_ms(labels.unobserved_failure_s, "unobserved_failure_s")
-    wmax = config.features.longest_window_ms
-    wmax_s = float(max(config.features.windows_s))
+    wmax = features.longest_window_ms
+    wmax_s = float(max(features.windows_s))
 
-    events_spec = config.events_signal
+    events_spec = events_signal(signals)
     events = tables.get(events_spec.name) if events_spec is not None else None
-    f_ts, f_code = _failures(events, config)
-    orphans = _orphan_recoveries(events, config, f_ts, f_code, unobserved)
+    f_ts, f_code = _failures(events, labels)
+    orphans = _orphan_recoveries(events, labels, f_ts, f_code, unobserved)
 
     # candidates: grid cutoffs, then (event mode) one positive per failure whose cutoff is in the span
-    grid = grid_cutoffs(config, start, end)
+    grid = grid_cutoffs(labels, start, end)
     step = _whole_ms(labels.grid_step_s, "grid_step_s")
     if labels.mode == "event":
         pos_cut = (f_ts - lead) // step * step  # the latest grid instant <= t_f - lead
@@ -421,29 +443,29 @@ def make_examples(
     reason = np.full(n, -1, dtype=np.int8)
     applied = set(labels.exclude)
 
-    def mark(code: int, mask: Bools) -> None:
-        reason[(reason < 0) & mask] = code
+    def mark(name: str, mask: Bools) -> None:
+        reason[(reason < 0) & mask] = _REASON_CODE[name]
 
     if "other_failure" in applied:
         others = _count_in(f_ts, cut - wmax - cooldown, cut, lo_side="left", hi_side="right")
         if is_pos.any():  # a positive's own failure (t_f >= c) is counted when it lies at its cutoff
             own_ts = f_ts[np.maximum(own, 0)]
             others = others - (is_pos & (own_ts <= cut)).astype(np.int64)
-        mark(0, others > 0)
+        mark("other_failure", others > 0)
     if labels.mode == "event" and "near_failure" in applied:
         near = _count_in(f_ts, cut, cut + horizon, lo_side="left", hi_side="right")
-        mark(1, ~is_pos & (near > 0))
+        mark("near_failure", ~is_pos & (near > 0))
     if len(orphans) and "unobserved_failure" in applied:
         # [r - U, r] meets [c - Wmax - cooldown, reach]  <=>  c - Wmax - cooldown <= r <= reach + U
         reach = np.where(is_pos, cut, cut + horizon)
         hidden = _count_in(
             orphans, cut - wmax - cooldown, reach + unobserved, lo_side="left", hi_side="right"
         )
-        mark(2, hidden > 0)
+        mark("unobserved_failure", hidden > 0)
     if applied & {"offline", "low_coverage"}:
         any_sample = np.zeros(n, dtype=bool)
         low = np.zeros(n, dtype=bool)
-        for spec in config.sampled_signals:
+        for spec in sampled_signals(signals):
             table = tables.get(spec.name)
             ts = _sample_ts(table, spec.name) if table is not None else np.empty(0, dtype=np.int64)
             count = _window_counts(ts, cut, len(grid), wmax, step)
@@ -451,9 +473,9 @@ def make_examples(
             if spec.rate_hz is not None:
                 low |= count / (wmax_s * spec.rate_hz) < labels.min_coverage
         if "offline" in applied:
-            mark(3, ~any_sample)
+            mark("offline", ~any_sample)
         if "low_coverage" in applied:
-            mark(4, low)
+            mark("low_coverage", low)
 
     # negative subsampling of the survivors
     survivors = reason < 0
@@ -464,7 +486,7 @@ def make_examples(
         dropped = np.zeros(n, dtype=bool)
     keep = survivors & ~dropped
 
-    excluded = {name: int((reason == i).sum()) for i, name in enumerate(EXCLUSION_REASONS) if name in applied}
+    excluded = {name: int((reason == code).sum()) for name, code in _REASON_CODE.items() if name in applied}
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         return ExampleSet(_empty_examples(), n, excluded, int(dropped.sum()))

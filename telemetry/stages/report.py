@@ -22,11 +22,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from telemetry._types import F64
 from telemetry.stages.evaluate import verdict
 
 __all__ = ["ReportData", "render_report"]
-
-F64 = npt.NDArray[np.float64]
 
 
 @dataclass(slots=True)

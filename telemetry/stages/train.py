@@ -1,4 +1,9 @@
-"""LightGBM failure predictors: time split, fit, honest evaluation, scores (a stage: no I/O, no Dask).
+"""LightGBM failure predictors: time split, fit, honest evaluation (a stage: no I/O, no Dask).
+
+:func:`evaluated_models` is the training loop: a :class:`FeatureSet` (feature rows of many robot-days and
+where they came from) and the ``train`` section in, one :class:`TrainedModel` per target out (model text,
+metadata, metrics, report). Reading the feature store and writing model folders is
+:mod:`telemetry.io.registry`; boosting on a Dask cluster is :mod:`telemetry.run.train`.
 
 Examples are rows of feature tables (:func:`telemetry.stages.features.feature_table_schema`): ``robot_id``,
 ``cutoff`` (epoch ms UTC), ``label``, ``failure_code``, ``time_to_failure_s``, ``weight`` and the feature
@@ -26,8 +31,11 @@ standard prior correction for weighted training), so calibration plots and thres
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,31 +44,47 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-from sklearn.metrics import average_precision_score, roc_auc_score
+import yaml
 
+from telemetry._types import F64, I8, Bools
+from telemetry._version import __version__
 from telemetry.config import TelemetryConfig, TrainConfig, config_to_dict
+from telemetry.contract.envelope import DAY_MS
+from telemetry.contract.layout import DayKey
 from telemetry.errors import ModelError
+from telemetry.stages.evaluate import (
+    add_intervals,
+    alert_threshold,
+    average_precision,
+    average_precision_ranked,
+    binary_metrics,
+    rankable,
+    robot_day_groups,
+)
 from telemetry.stages.labels import EXAMPLE_COLUMNS
+from telemetry.stages.report import ReportData, render_report
 
 __all__ = [
     "ANY",
     "MODES",
+    "BoosterFit",
     "FeatureColumn",
+    "FeatureSet",
     "FittedModel",
+    "PartitionRef",
     "RoundsChoice",
     "TimeSplit",
-    "alert_threshold",
+    "TrainedModel",
     "best_single_feature",
-    "binary_metrics",
     "choose_rounds",
     "curve_value",
+    "evaluated_models",
     "expand_targets",
     "feature_columns",
     "feature_matrix",
     "fit_model",
     "lightgbm_params",
     "predict_risk",
-    "rankable",
     "sampled_negatives",
     "smoothed",
     "target_labels",
@@ -72,11 +96,46 @@ __all__ = [
 ANY = "any"
 """The target made of every failure, whatever its code."""
 
-F64 = npt.NDArray[np.float64]
-I8 = npt.NDArray[np.int8]
-Bools = npt.NDArray[np.bool_]
-DAY_MS = 86_400_000
 _POS_WEIGHT_CAP = 100.0
+
+
+# -------------------------------------------------------------------------------------- feature sets
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRef:
+    """One feature partition that was read."""
+
+    day: DayKey
+    key: str
+    sha256: str
+    lineage_fingerprint: str
+    features_hash: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON form (model metadata)."""
+        return {"key": self.key, "sha256": self.sha256, "lineage": self.lineage_fingerprint}
+
+
+@dataclass(slots=True)
+class FeatureSet:
+    """Feature rows of many robot-days (one DataFrame) and where they came from
+    (:func:`telemetry.io.registry.read_feature_set` reads one from the feature store)."""
+
+    url: str
+    frame: pd.DataFrame
+    schema: pa.Schema
+    partitions: list[PartitionRef]
+
+    @property
+    def partition_dates(self) -> list[dt.date]:
+        """The date of every partition read (one per robot-day)."""
+        return [p.day.date for p in self.partitions]
+
+    @property
+    def dates(self) -> list[dt.date]:
+        """Dates with at least one partition, sorted."""
+        return sorted({p.day.date for p in self.partitions})
 
 
 # ------------------------------------------------------------------------------------------ features
@@ -509,7 +568,7 @@ def fit_model(
     rounds = max(1, min(choice.rounds, booster.current_iteration()))  # fewer when no split helps any more
     raw = np.asarray(booster.predict(x_valid, raw_score=True, num_iteration=rounds), dtype=np.float64)
     fitted = FittedModel(booster, list(columns), pos_weight, rounds, params)
-    fitted.valid_pr_auc = _average_precision_fast(y_valid, raw, w_valid)
+    fitted.valid_pr_auc = average_precision(y_valid, raw, w_valid)
     fitted.rounds = choice
     fitted.search = [
         {"num_leaves": p["num_leaves"], "min_child_samples": p["min_data_in_leaf"],
@@ -550,7 +609,7 @@ def curve_value(metric: str, y: I8, raw: F64, w: F64, pos_weight: float) -> floa
     """The validation metric of raw scores, higher is better: average precision, or minus the weighted
     log-loss (positives weighted by `pos_weight`, as in training)."""
     if metric == "average_precision":
-        return _average_precision_fast(y, raw, w)
+        return average_precision(y, raw, w)
     fit_w = np.where(y == 1, w * pos_weight, w)
     z = np.where(y == 1, -raw, raw)  # log(1 + e^-z) for positives, log(1 + e^z) for negatives
     return -float(np.sum(fit_w * np.logaddexp(0.0, z)) / np.sum(fit_w))
@@ -627,96 +686,6 @@ def top_contributions(
 # ------------------------------------------------------------------------------------------ evaluate
 
 
-def alert_threshold(scores: F64, weight: F64, robot_days: float, budget: float) -> float:
-    """The lowest score threshold whose alerts (weighted rows with ``score >= threshold``) stay within
-    ``budget`` alerts per robot-day over `robot_days`; above every score when even the top one exceeds it."""
-    if robot_days <= 0:
-        raise ModelError("the validation days hold no robot-day; cannot choose an alert threshold")
-    allowed = budget * robot_days
-    if len(scores) == 0:
-        return 1.0
-    order = np.argsort(-scores, kind="stable")
-    s, w = scores[order], weight[order]
-    cum = np.cumsum(w)
-    # alerts at threshold s[i] include every row tied with it: take the last index of each tie group
-    last_of_group = np.r_[s[1:] != s[:-1], True]
-    ok = last_of_group & (cum <= allowed + 1e-9)
-    if not ok.any():
-        return float(np.nextafter(s[0], np.inf))
-    return float(s[np.flatnonzero(ok)[-1]])
-
-
-def binary_metrics(
-    y: I8,
-    scores: F64,
-    weight: F64,
-    threshold: float,
-    robot_days: float,
-    time_to_failure_s: F64 | None = None,
-) -> dict[str, Any]:
-    """Metrics with plain keys: ``pr_auc`` (average precision), ``roc_auc``, ``prevalence``, ``precision``,
-    ``recall``, ``threshold``, ``alerts_per_robot_day``, ``median_lead_s``, ``n_pos``, ``n_neg``.
-
-    All are weighted by `weight` (which undoes negative subsampling). An alert is a row with
-    ``score >= threshold``; ``median_lead_s`` is the median ``time_to_failure_s`` of the caught positives.
-    Undefined values (no positives, no alerts) are None.
-    """
-    pos, neg = y == 1, y == 0
-    n_pos, n_neg = int(pos.sum()), int(neg.sum())
-    alert = scores >= threshold
-    w_pos, w_all = float(weight[pos].sum()), float(weight.sum())
-    w_alert = float(weight[alert].sum())
-    tp = float(weight[alert & pos].sum())
-    both = n_pos > 0 and n_neg > 0
-    lead = None
-    if time_to_failure_s is not None and (alert & pos).any():
-        caught = time_to_failure_s[alert & pos]
-        caught = caught[np.isfinite(caught)]
-        lead = float(np.median(caught)) if len(caught) else None
-    return {
-        "pr_auc": float(average_precision_score(y, scores, sample_weight=weight)) if both else None,
-        "roc_auc": float(roc_auc_score(y, scores, sample_weight=weight)) if both else None,
-        "prevalence": w_pos / w_all if w_all > 0 else None,
-        "precision": tp / w_alert if w_alert > 0 else None,
-        "recall": tp / w_pos if w_pos > 0 else None,
-        "threshold": float(threshold),
-        "alerts_per_robot_day": w_alert / robot_days if robot_days > 0 else None,
-        "median_lead_s": lead,
-        "n_pos": n_pos,
-        "n_neg": n_neg,
-    }
-
-
-def rankable(score: F64) -> F64:
-    """`score` with NaN (undefined feature) replaced by a value below every finite score: ranked last."""
-    finite = np.isfinite(score)
-    if finite.all():
-        return score
-    low = float(score[finite].min()) - 1.0 if finite.any() else 0.0
-    return np.where(finite, score, low)
-
-
-def _average_precision_fast(y: I8, x: F64, w: F64) -> float:
-    """Weighted average precision of score `x` (NaN ranks last); ties share one step, as in sklearn."""
-    x = np.where(np.isnan(x), -np.inf, x)
-    order = np.argsort(-x, kind="stable")
-    return _average_precision_ranked(x[order], y[order], w[order])
-
-
-def _average_precision_ranked(xs: F64, ys: I8, ws: F64) -> float:
-    """Average precision of rows in descending score order (any order within ties)."""
-    tp = np.cumsum(ws * ys)
-    fp = np.cumsum(ws * (1 - ys))
-    last = np.r_[xs[1:] != xs[:-1], True]
-    tp, fp = tp[last], fp[last]
-    total = tp[-1]
-    if total <= 0:
-        return float("nan")
-    precision = tp / np.maximum(tp + fp, 1e-300)
-    recall = tp / total
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
 def best_single_feature(
     x_valid: F64, y_valid: I8, w_valid: F64, columns: Sequence[FeatureColumn]
 ) -> tuple[str, int, float]:
@@ -733,7 +702,7 @@ def best_single_feature(
         for direction, ranked in ((1, ascending[::-1]), (-1, ascending)):
             order = np.r_[ranked, missing]  # undefined values rank last either way
             xs = np.r_[direction * x[ranked], np.full(len(missing), -np.inf)]
-            ap = _average_precision_ranked(xs, y_valid[order], w_valid[order])
+            ap = average_precision_ranked(xs, y_valid[order], w_valid[order])
             if ap > best[2]:
                 best = (col.name, direction, ap)
     if not best[0]:
@@ -762,3 +731,297 @@ def reference_config(config: TelemetryConfig) -> dict[str, Any]:
     """The configuration sections a model's features depend on (to recompute them for scoring)."""
     full = config_to_dict(config)
     return {k: full[k] for k in ("signals", "align", "labels", "features")}
+
+
+# -------------------------------------------------------------------------------------- the loop
+
+
+BoosterFit = Callable[[F64, I8, F64, Sequence[FeatureColumn], TrainConfig, float], lgb.Booster]
+"""Boosting done elsewhere, e.g. on a Dask cluster (:func:`telemetry.run.train.fit_distributed`): called
+with the training rows ``(x, y, weight, columns, train, pos_weight)``, it returns a booster of up to
+``train.max_rounds`` trees; the rounds are then chosen on the validation rows."""
+
+
+@dataclass(slots=True)
+class TrainedModel:
+    """A fitted model with everything written to its folder."""
+
+    model_id: str
+    target: str
+    model_text: str
+    metadata: dict[str, Any]
+    metrics: dict[str, Any]
+    report_html: str
+    config_yaml: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _model_id(target: str, features: FeatureSet, train: TrainConfig, split: TimeSplit) -> str:
+    text = json.dumps(
+        [
+            target,
+            [p.to_dict() for p in features.partitions],
+            lightgbm_params(train),
+            [train.max_rounds, train.early_stopping_rounds, train.pos_weight],
+            [train.cv_folds, train.min_rounds, train.rounds_smoothing],
+            train.negatives_per_positive,
+            train.search,
+            train.early_stopping_metric,
+            [train.alert_budget],
+            split.spans(),
+            __version__,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    return f"{target.lower().replace('_', '-')}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _validation_curve(booster: lgb.Booster, x: F64, y: I8, w: F64, pos_weight: float, metric: str) -> F64:
+    """The validation metric after every tree of `booster` (:func:`curve_value`), to choose the rounds after
+    the fact (a :data:`BoosterFit` has no early stopping)."""
+    raw = np.zeros(len(x))
+    curve = []
+    for i in range(int(booster.current_iteration())):
+        raw += np.asarray(booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1))
+        curve.append(curve_value(metric, y, raw, w, pos_weight))
+    return np.asarray(curve, dtype=np.float64)
+
+
+def _rounds_metadata(fitted: FittedModel, train: TrainConfig) -> dict[str, Any] | None:
+    if fitted.rounds is None:
+        return None
+    return {
+        "chosen": fitted.rounds.rounds,
+        "curves": fitted.rounds.folds,
+        "metric": train.early_stopping_metric,
+        "smoothed_score": fitted.rounds.score,
+        "min_rounds": train.min_rounds,
+    }
+
+
+def evaluated_models(
+    features: FeatureSet,
+    train: TrainConfig,
+    *,
+    horizon_s: float,
+    features_hash: str,
+    feature_config: Mapping[str, Any],
+    targets: Sequence[str] | None = None,
+    valid_start: dt.date | dt.datetime | None = None,
+    test_start: dt.date | dt.datetime | None = None,
+    fit_booster: BoosterFit | None = None,
+    progress: Callable[[str], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> list[TrainedModel]:
+    """Fit, evaluate and report one model per target (``train.targets`` by default).
+
+    Time: the split is by cutoff (:func:`time_split`, boundaries `valid_start` / `test_start` when given),
+    and rows whose label window ``(cutoff, cutoff + horizon_s]`` reaches the next split are purged
+    (:func:`split_masks`). ``modes`` in the targets expands to the failure codes with enough positives
+    (:func:`expand_targets`); `on_skip` hears ``(target, why)`` of the others.
+
+    Args:
+        features: the examples (:class:`FeatureSet`).
+        train: the ``train`` section.
+        horizon_s: ``labels.horizon_s`` the labels were made with (the purge).
+        features_hash: the hash of the sections that define the features
+            (:func:`telemetry.io.lineage.features_config_hash`), recorded so that scoring refuses other
+            features.
+        feature_config: the sections to recompute matching features (:func:`reference_config`), written to
+            ``config.yaml`` and the metadata.
+        fit_booster: boost elsewhere (a Dask cluster) instead of here; validation and test rows are
+            evaluated here either way.
+        progress: hears one line per step.
+    """
+    say = progress or (lambda _m: None)
+    frame = features.frame
+    tc = train
+    ref_config = dict(feature_config)
+    split = time_split(
+        features.dates, tc.valid_fraction, tc.test_fraction, valid_start=valid_start, test_start=test_start
+    )
+    horizon_ms = round(horizon_s * 1000)
+    cutoffs = frame["cutoff"].to_numpy(dtype=np.int64)
+    masks = split_masks(cutoffs, split, horizon_ms)
+    weight_all = frame["weight"].to_numpy(dtype=np.float64)
+    ttf_all = frame["time_to_failure_s"].to_numpy(dtype=np.float64)
+    robot_days = split.robot_days(features.partition_dates)
+    trained = []
+    chosen, skipped = expand_targets(frame, targets or tc.targets, masks, tc.min_positives)
+    for target, why in skipped.items():
+        (on_skip or (lambda t, w: say(f"{t}: skipped ({w})")))(target, why)
+    for target in chosen:
+        started = time.perf_counter()
+        y_all, keep = target_labels(frame, target)
+        tr, va, te = masks["train"] & keep, masks["valid"] & keep, masks["test"] & keep
+        fit_rows, fit_weight = sampled_negatives(
+            y_all[tr], weight_all[tr], tc.negatives_per_positive, tc.seed
+        )
+        n_train_rows = int(tr.sum())
+        tr[np.flatnonzero(tr)[~fit_rows]] = False
+        train_rows = frame.loc[tr]
+        columns = feature_columns(features.schema, train_rows)
+        x_tr = feature_matrix(train_rows, columns)
+        del train_rows
+        x_va = feature_matrix(frame.loc[va], columns)
+        x_te = feature_matrix(frame.loc[te], columns)
+        y_tr, y_va, y_te = y_all[tr], y_all[va], y_all[te]
+        w_tr, w_va, w_te = fit_weight[fit_rows], weight_all[va], weight_all[te]
+        say(
+            f"{target}: train {len(y_tr):,} of {n_train_rows:,} rows ({int(y_tr.sum())} positives), "
+            f"valid {len(y_va):,}, test {len(y_te):,}"
+        )
+        if fit_booster is None:
+            fitted = fit_model(
+                x_tr,
+                y_tr,
+                w_tr,
+                x_va,
+                y_va,
+                w_va,
+                columns,
+                tc,
+                cutoffs_train=cutoffs[tr],
+                horizon_ms=horizon_ms,
+            )
+        else:
+            require_both_classes(y_tr, y_va)
+            pos_weight = positive_weight(y_tr, w_tr, tc.pos_weight)
+            booster = fit_booster(x_tr, y_tr, w_tr, columns, tc, pos_weight)
+            curve = _validation_curve(booster, x_va, y_va, w_va, pos_weight, tc.early_stopping_metric)
+            choice = choose_rounds([curve], tc)
+            fitted = FittedModel(booster, columns, pos_weight, choice.rounds, lightgbm_params(tc))
+            fitted.rounds = choice
+        fit_s = time.perf_counter() - started
+        # reload from text: what is evaluated is exactly what is stored
+        text = fitted.model_text()
+        booster = lgb.Booster(model_str=text)
+        risk_va = predict_risk(booster, x_va, fitted.logit_offset)
+        risk_te = predict_risk(booster, x_te, fitted.logit_offset)
+        threshold = alert_threshold(risk_va, w_va, robot_days["valid"], tc.alert_budget)
+        metrics: dict[str, Any] = {
+            "target": target,
+            "test": binary_metrics(y_te, risk_te, w_te, threshold, robot_days["test"], ttf_all[te]),
+            "valid": binary_metrics(y_va, risk_va, w_va, threshold, robot_days["valid"], ttf_all[va]),
+            "per_mode": {},
+        }
+        codes = frame["failure_code"].to_numpy(dtype=object)[te]
+        for code in sorted({str(c) for c in codes[y_te == 1] if c is not None}):
+            m = (y_te == 0) | (codes == code)
+            metrics["per_mode"][code] = binary_metrics(
+                (y_te[m] == 1).astype(np.int8),
+                risk_te[m],
+                w_te[m],
+                threshold,
+                robot_days["test"],
+                ttf_all[te][m],
+            )
+        name, direction, valid_ap = best_single_feature(x_va, y_va, w_va, columns)
+        j = [c.name for c in columns].index(name)
+        base_score = direction * x_te[:, j]
+        base = binary_metrics(y_te, rankable(base_score), w_te, np.inf, robot_days["test"])
+        metrics["baselines"] = {
+            "prevalence": {"pr_auc": metrics["test"]["prevalence"], "roc_auc": 0.5},
+            "one_feature": {
+                "feature": name,
+                "direction": direction,
+                "valid_pr_auc": valid_ap,
+                "pr_auc": base["pr_auc"],
+                "roc_auc": base["roc_auc"],
+            },
+        }
+        test_robots = frame["robot_id"].to_numpy(dtype=object)[te]
+        groups = robot_day_groups(test_robots, cutoffs[te])
+        add_intervals(
+            metrics, y_te, risk_te, rankable(base_score), w_te, groups, codes,
+            resamples=tc.bootstrap_resamples, seed=tc.seed,
+        )  # fmt: skip
+        importance = importance_by_gain(booster, columns, fitted.best_iteration)
+        metrics["importance_top"] = dict(list(importance.items())[:20])
+
+        test_rows = frame.loc[te]
+        top_idx = np.argsort(-risk_te, kind="stable")[:10]
+        contributions = top_contributions(booster, x_te[top_idx], columns, k=5)
+        contrib_rows = [
+            {
+                "robot_id": test_rows["robot_id"].iloc[i],
+                "when": dt.datetime.fromtimestamp(
+                    int(test_rows["cutoff"].iloc[i]) / 1000, dt.UTC
+                ).isoformat(),
+                "risk": float(risk_te[i]),
+                "label": int(y_te[i]),
+                "top": top,
+            }
+            for i, top in zip(top_idx, contributions, strict=True)
+        ]
+        model_id = _model_id(target, features, tc, split)
+        metadata: dict[str, Any] = {
+            "model_id": model_id,
+            "target": target,
+            "package_version": __version__,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "features": [c.to_dict() for c in columns],
+            "features_hash": features_hash,
+            "feature_config": ref_config,
+            "params": fitted.params,
+            "max_rounds": tc.max_rounds,
+            "early_stopping_rounds": tc.early_stopping_rounds,
+            "best_iteration": fitted.best_iteration,
+            "rounds": _rounds_metadata(fitted, tc),
+            "search": fitted.search,
+            "pos_weight": fitted.pos_weight,
+            "logit_offset": fitted.logit_offset,
+            "threshold": threshold,
+            "alert_budget": tc.alert_budget,
+            "distributed": fit_booster is not None,
+            "split": {
+                **split.spans(),
+                "robot_days": robot_days,
+                "rows": describe_split(frame, {k: v & keep for k, v in masks.items()}),
+                "purge_s": horizon_s,
+                "fit_rows": {
+                    "rows": int(tr.sum()),
+                    "of": n_train_rows,
+                    "negatives_per_positive": tc.negatives_per_positive,
+                },
+            },
+            "features_used": {"url": features.url, "partitions": [p.to_dict() for p in features.partitions]},
+            "metrics": metrics,
+        }
+        report = render_report(
+            ReportData(
+                model_id=model_id,
+                target=target,
+                metadata=metadata,
+                metrics=metrics,
+                y=y_te,
+                risk=risk_te,
+                weight=w_te,
+                baseline_score=base_score,
+                baseline_name=name,
+                robot_id=test_rows["robot_id"].to_numpy(dtype=object),
+                cutoff=test_rows["cutoff"].to_numpy(dtype=np.int64),
+                failure_code=test_rows["failure_code"].to_numpy(dtype=object),
+                importance=importance,
+                contributions=contrib_rows,
+            )
+        )
+        seconds = {"fit": fit_s, "total": time.perf_counter() - started}
+        say(
+            f"{target}: {fitted.best_iteration} trees, "
+            f"test PR-AUC {metrics['test']['pr_auc']}, {seconds['total']:.1f} s"
+        )
+        trained.append(
+            TrainedModel(
+                model_id,
+                target,
+                text,
+                metadata,
+                metrics,
+                report,
+                yaml.safe_dump(ref_config, sort_keys=False),
+                seconds,
+            )
+        )
+    return trained

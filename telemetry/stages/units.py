@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from telemetry.config import TelemetryConfig, UnitsConfig
+from telemetry.config import UnitsConfig
 from telemetry.errors import DataContractError
 
 __all__ = [
@@ -51,19 +51,19 @@ _NAME_RE = re.compile(rf"^{PREFIX}\.(?P<column>[a-z][a-z0-9_]*)$")
 UnitValue = float | str | None
 
 
-def unit_feature_names(config: TelemetryConfig) -> list[str]:
+def unit_feature_names(units: UnitsConfig) -> list[str]:
     """``unit.<column>`` for every configured column, numeric first (none when ``units.url`` is null)."""
-    if config.units.url is None:
+    if units.url is None:
         return []
-    return [f"{PREFIX}.{column}" for column in config.units.columns]
+    return [f"{PREFIX}.{column}" for column in units.columns]
 
 
-def unit_feature_fields(config: TelemetryConfig) -> list[pa.Field]:
+def unit_feature_fields(units: UnitsConfig) -> list[pa.Field]:
     """The Arrow fields of the unit columns: float64 for numeric columns, string for categorical ones."""
-    numeric = set(config.units.numeric)
+    numeric = set(units.numeric)
     return [
         pa.field(name, pa.float64() if parse_unit_name(name) in numeric else pa.string())
-        for name in unit_feature_names(config)
+        for name in unit_feature_names(units)
     ]
 
 
@@ -169,17 +169,17 @@ def unit_row(table: pd.DataFrame, robot_id: str, units: UnitsConfig) -> dict[str
 
 
 def unit_features(
-    row: Mapping[str, UnitValue] | None, examples: int, config: TelemetryConfig
+    row: Mapping[str, UnitValue] | None, examples: int, units: UnitsConfig
 ) -> dict[str, npt.NDArray[Any]]:
     """The unit columns of `examples` examples of one robot, by name in :func:`unit_feature_names` order:
     its attributes repeated on every example (the same for every cutoff), or nulls when `row` is None (the
     robot is not in the table). Numeric columns are float64 (NaN for null), categorical ones object arrays
     of strings or None."""
     out: dict[str, npt.NDArray[Any]] = {}
-    for name in unit_feature_names(config):
+    for name in unit_feature_names(units):
         column = parse_unit_name(name)
         value = None if row is None else row[column]
-        if column in config.units.numeric:
+        if column in units.numeric:
             out[name] = np.full(examples, np.nan if value is None else float(value), dtype=np.float64)
         else:
             out[name] = np.full(examples, value, dtype=object)

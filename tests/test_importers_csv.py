@@ -60,7 +60,9 @@ def _documents(store: Store, config: TelemetryConfig) -> tuple[int, int, dict[st
     docs = quarantined = 0
     rows: dict[str, int] = {}
     for obj in store.list_day_zips():
-        result = extract_day_zip(store.read(obj), day=obj.day, version=obj.version, config=config)
+        result = extract_day_zip(
+            store.read(obj), day=obj.day, version=obj.version, signals=config.signals, extract=config.extract
+        )
         assert not result.report.unknown_signals and not result.report.unknown_fields
         docs += result.report.documents
         quarantined += result.report.quarantined
@@ -132,8 +134,9 @@ def test_label_onsets_with_delay_and_one_unit_per_file(tmp_path: Path) -> None:
     assert report.unlabelled_files == [str(tmp_path / "free.csv")]
     assert report.fields == {"Current": "current"}  # the label column is not a signal field
     (obj,) = [o for o in raw.list_day_zips() if o.day.robot_id == "valve1-0"]
+    config = _config(spec, report, tmp_path)
     tables = extract_day_zip(
-        raw.read(obj), day=obj.day, version=obj.version, config=_config(spec, report, tmp_path)
+        raw.read(obj), day=obj.day, version=obj.version, signals=config.signals, extract=config.extract
     ).tables
     assert tables["pump"].num_rows == 600
     start = pd.Timestamp("2020-03-09 10:00:00", tz="UTC").value // 1_000_000
@@ -214,7 +217,9 @@ def _extracted(raw: Store, config: TelemetryConfig) -> tuple[int, int, pd.DataFr
     docs = quarantined = 0
     events: list[pd.DataFrame] = []
     for obj in raw.list_day_zips():
-        result = extract_day_zip(raw.read(obj), day=obj.day, version=obj.version, config=config)
+        result = extract_day_zip(
+            raw.read(obj), day=obj.day, version=obj.version, signals=config.signals, extract=config.extract
+        )
         docs += result.report.documents
         quarantined += result.report.quarantined
         events.append(result.tables["events"].to_pandas())
@@ -363,8 +368,9 @@ def test_decorated_times_are_read_and_unreadable_ones_named(tmp_path: Path) -> N
     report = import_csv([str(tmp_path / "q.csv")], raw, spec)
     assert report.rows == 4
     ((obj,),) = [raw.list_day_zips()]
+    config = _config(spec, report, tmp_path)
     table = extract_day_zip(
-        raw.read(obj), day=obj.day, version=obj.version, config=_config(spec, report, tmp_path)
+        raw.read(obj), day=obj.day, version=obj.version, signals=config.signals, extract=config.extract
     )
     start = _ms("2020-03-09 10:14:33")
     assert table.tables["s"].column("ts").to_pylist() == [start, start + 1000, start + 2000, start + 3000]
@@ -399,8 +405,13 @@ def test_boolean_words_are_one_and_zero(tmp_path: Path) -> None:
     start = _ms("2020-03-09 10:00:00")
     assert events["ts"].tolist() == [start + 2000, start + 5000]  # two runs of TRUE: two onsets
     ((obj,),) = [raw.list_day_zips()]
+    config = _config(spec, report, tmp_path)
     table = extract_day_zip(
-        raw.read(obj), day=obj.day, version=obj.version, config=_config(spec, report, tmp_path)
+        raw.read(obj),
+        day=obj.day,
+        version=obj.version,
+        signals=config.signals,
+        extract=config.extract,
     )
     signal = table.tables["s"].to_pandas()
     assert signal["pump_on"].tolist() == [1, 0, 1, 0, 1, 0, 1, 0]
