@@ -35,9 +35,9 @@ from telemetry.contract.layout import EXTRACT_PREFIX, FEATURES_PREFIX, QUARANTIN
 from telemetry.errors import NothingToDoError
 from telemetry.io.registry import list_feature_partitions, read_feature_set
 from telemetry.io.store import Store
+from telemetry.run.pipeline import extract_object
 from telemetry.stages.extract import (
     QUARANTINE_SCHEMA,
-    extract_day_zip,
     rows_in_range,
     signal_table_schema,
     sorted_unique,
@@ -257,14 +257,7 @@ def read_signals(
         )
     parts: dict[str, list[pa.Table]] = {spec.name: [] for spec in wanted}
     for obj in objects:
-        extraction = extract_day_zip(
-            raw.read(obj),
-            day=obj.day,
-            version=obj.version,
-            signals=config.signals,
-            extract=config.extract,
-            key=obj.key,
-        )
+        extraction = extract_object(raw, obj, config)
         for spec in wanted:
             table = extraction.tables.get(spec.name)
             if table is not None and table.num_rows:

@@ -31,7 +31,7 @@ import pytest
 from telemetry.cli import main
 from telemetry.config import S3Config, Secret, load_config
 from telemetry.contract.layout import LEASE_KEY, DayKey, features_key, lineage_key
-from telemetry.io.lineage import RunLease
+from telemetry.io.lease import RunLease
 from telemetry.io.store import Store
 from telemetry.run.pipeline import run_features
 from telemetry.sim.faults import FaultRates

@@ -64,16 +64,13 @@ from telemetry.contract.layout import (
     signal_key,
 )
 from telemetry.errors import NothingToDoError, TelemetryError, VersionNotFoundError
-from telemetry.io.lineage import (
-    PartitionLineage,
-    RunLease,
-    RunManifest,
-    read_lineage,
-)
+from telemetry.io.lease import RunLease
+from telemetry.io.lineage import PartitionLineage, RunManifest, read_lineage
 from telemetry.io.store import RawObject, Store
 from telemetry.run.executor import InProcessExecutor, Task, executor_for, release_freed_memory, with_retries
 from telemetry.stages.align import align
 from telemetry.stages.extract import (
+    Extraction,
     ExtractReport,
     extract_day_zip,
     rows_in_range,
@@ -91,6 +88,7 @@ __all__ = [
     "PartitionReport",
     "UnitsSource",
     "compute_partition",
+    "extract_object",
     "extract_robot_day",
     "halo_days",
     "halo_ms",
@@ -128,16 +126,17 @@ def extracted_version(out: Store, day: DayKey) -> str | None:
     return str(json.loads(out.read_bytes(key))["raw"]["version"])
 
 
+def extract_object(raw: Store, obj: RawObject, config: TelemetryConfig) -> Extraction:
+    """The extraction of one pinned day zip of `raw` (read at its pinned version; nothing written)."""
+    data = raw.read(obj)
+    return extract_day_zip(
+        data, day=obj.day, version=obj.version, signals=config.signals, extract=config.extract, key=obj.key
+    )
+
+
 def extract_robot_day(raw: Store, out: Store, obj: RawObject, config: TelemetryConfig) -> ExtractReport:
     """Extract one pinned day zip and commit its tables, quarantine records and report (report last)."""
-    extraction = extract_day_zip(
-        raw.read(obj),
-        day=obj.day,
-        version=obj.version,
-        signals=config.signals,
-        extract=config.extract,
-        key=obj.key,
-    )
+    extraction = extract_object(raw, obj, config)
     for signal, table in extraction.tables.items():
         out.write_bytes(signal_key(signal, obj.day), parquet_bytes(table))
     if extraction.quarantine:
