@@ -14,7 +14,14 @@ fsspec or matplotlib (Dask workers import the package to unpickle tasks; the com
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# LightGBM's OpenMP threads spin while they wait for work by default: on a machine whose cores are shared
+# (a busy VM, a Kubernetes node, a Dask worker next to others) the spinning threads take the cores from the
+# ones with work and training runs several times slower; passive waiting gives the same model bytes. It must
+# be set before the OpenMP runtime loads (with LightGBM), hence here; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # name -> "module" (the name is an attribute of that module) or "module:attribute" (exported renamed)
 _EXPORTS: dict[str, str] = {

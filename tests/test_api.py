@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import doctest
 import inspect
+import os
 import re
 import subprocess
 import sys
@@ -106,6 +107,21 @@ def test_import_telemetry_is_cheap_and_keeps_submodules() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split("\n")[:2] == ["[]", "True"], result.stdout + result.stderr
+
+
+def test_openmp_threads_wait_passively_unless_the_user_chose() -> None:
+    """Importing the package makes LightGBM's OpenMP threads wait without spinning (same model bytes, far
+    faster on shared cores); a policy already in the environment is kept."""
+    code = "import os, telemetry; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+
+    def policy(extra: dict[str, str]) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True
+        )
+        return run.stdout.strip() + run.stderr
+
+    assert (policy({}), policy({"OMP_WAIT_POLICY": "ACTIVE"})) == ("PASSIVE", "ACTIVE")
 
 
 @pytest.mark.slow
