@@ -499,9 +499,10 @@ class TrainConfig:
     )
     min_positives: int = _f(10, "a failure-code target needs this many training positives (else skipped)")
     negatives_per_positive: float | None = _f(
-        200.0,
+        None,
         "fit on at most this many training negatives per training positive (a seeded sample, weights "
-        "scaled up to match; validation and test rows are never sampled); null: every negative",
+        "scaled up to match; validation and test rows are never sampled); null: every negative (a sample "
+        "loses the rare negatives that look like a precursor, see docs/training.md)",
     )
     bootstrap_resamples: int = _f(
         1000, "bootstrap replicates (over robot-days) behind the 90 % intervals of test metrics"

@@ -327,6 +327,9 @@ def test_per_code_target_and_artifacts(precursor_out: Store, tmp_path: Path) -> 
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["split"]["valid_start"] < meta["split"]["test_start"]
     assert meta["split"]["robot_days"] == {"train": 8.0, "valid": 4.0, "test": 4.0}
+    # by default the fit sees every training negative (a uniform sample loses the rare look-alikes)
+    fit_rows = meta["split"]["fit_rows"]
+    assert fit_rows["negatives_per_positive"] is None and fit_rows["rows"] == fit_rows["of"] > 0
     assert len(meta["features_used"]["partitions"]) == 4 * DAYS
     html = (folder / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') >= 5
