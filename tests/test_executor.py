@@ -10,12 +10,16 @@ import platform
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import distributed
 import pytest
 
-from telemetry.errors import TransientStoreError
+from telemetry.config import TelemetryConfig, load_config
+from telemetry.errors import StoreError, TransientStoreError
+from telemetry.io.store import RawObject, Store
+from telemetry.run import pipeline
 from telemetry.run.executor import (
     DaskExecutor,
     Executor,
@@ -24,6 +28,8 @@ from telemetry.run.executor import (
     executor_for,
     with_retries,
 )
+from telemetry.sim.fleet import FleetSpec, simulate_fleet
+from telemetry.stages.extract import ExtractReport
 
 
 def run_graph(executor: Executor) -> dict[str, Outcome]:
@@ -119,3 +125,32 @@ print(json.dumps([before, rss()]))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     before, after = json.loads(done.stdout)
     assert before - after > 150e6, (before, after)  # ~190 MB were freed
+
+
+def test_run_extract_reports_a_failed_day_and_extracts_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``telemetry extract`` follows the policy too: a robot-day whose extraction raises is reported under its
+    day (``<ExceptionType>: <message>``) and the other robot-days are extracted and counted."""
+    spec = FleetSpec(robots=2, days=1, hours=1, seed=1)
+    raw, out = Store(str(tmp_path / "raw")), Store(str(tmp_path / "out"))
+    simulate_fleet(spec, raw.write_bytes)
+    real = pipeline.extract_robot_day
+
+    def refuse_second(raw_: Store, out_: Store, obj: RawObject, config: TelemetryConfig) -> ExtractReport:
+        if obj.day.robot_id == "amr-0002":
+            raise StoreError(f"cannot read {obj.key}")
+        return real(raw_, out_, obj, config)
+
+    monkeypatch.setattr(pipeline, "extract_robot_day", refuse_second)
+    summary = pipeline.run_extract(
+        raw, out, load_config(env={}), fleet=spec.fleet, start=spec.start, end=spec.start
+    )
+    (bad,) = [o for o in summary.objects if o.day.robot_id == "amr-0002"]
+    assert summary.failed == {str(bad.day): f"StoreError: cannot read {bad.key}"}
+    assert summary.report.documents > 0 and summary.report.documents == (
+        summary.report.extracted + summary.report.quarantined
+    )
+    assert [d for d, _ in out.list_partitions("_extract/", ".json")] == [
+        o.day for o in summary.objects if o.day.robot_id != "amr-0002"
+    ]
