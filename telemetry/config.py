@@ -34,6 +34,7 @@ import yaml
 from telemetry.errors import ConfigError
 
 __all__ = [
+    "AlertsConfig",
     "AlignConfig",
     "ClusterConfig",
     "ExtractConfig",
@@ -544,6 +545,23 @@ class TrainConfig:
         "choose num_leaves (7, 15, 31) x min_child_samples (5, 20) by validation average precision "
         "(6 fits per target) instead of the two values above",
     )
+    incident_budget: float | None = _f(
+        None,
+        "incidents per robot-day allowed on the validation days (grid-mode features: a risk at every "
+        "cutoff); sets the alert threshold instead of alert_budget, incidents as the alerts section "
+        "defines them; null: alert_budget",
+    )
+    span_days: int | None = _f(
+        None,
+        "`telemetry run` stage train: train on the span_days UTC days ending at the run's last day; null: "
+        "every day of the feature store",
+    )
+    promotion: Literal["not_worse", "always", "manual"] = _f(
+        "not_worse",
+        "when a model trained by `telemetry run` becomes current: not_worse (its validation PR-AUC is at "
+        "least the current model's on the same validation rows), always, or manual "
+        "(`telemetry models promote`)",
+    )
     seed: int = _f(7, "random seed (same data, parameters and seed: same model bytes)")
     threads: int = _f(2, "LightGBM threads (part of the determinism: keep it fixed)")
     timeout_s: float = _f(1800.0, "distributed training: give up (with an error) after this many seconds")
@@ -584,6 +602,57 @@ class TrainConfig:
             raise ConfigError(f"train.pos_weight must be > 0 or null (got {self.pos_weight})")
         if self.seed < 0 or self.timeout_s <= 0:
             raise ConfigError("train.seed must be >= 0 and train.timeout_s > 0")
+        if self.incident_budget is not None and self.incident_budget <= 0:
+            raise ConfigError(
+                "train.incident_budget must be > 0 incidents per robot-day or null "
+                f"(got {self.incident_budget})"
+            )
+        if self.span_days is not None and self.span_days < 3:
+            raise ConfigError(
+                "train.span_days must be >= 3 (training, validation and test days) or null "
+                f"(got {self.span_days})"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertsConfig:
+    """Incidents and alerts from the per-cutoff risk of `score` (see docs/alerts.md).
+
+    An incident of a robot opens at the first cutoff whose risk reaches the model's threshold, stays open
+    while cutoffs keep reaching ``hysteresis * threshold`` and closes once none has for ``quiet_s``
+    seconds; it raises one alert, unless it opens within ``suppress_s`` after an event of a
+    ``suppress_kinds`` kind of that robot.
+    """
+
+    hysteresis: float = _f(
+        0.5, "an open incident stays open while risk >= hysteresis x threshold (0 < hysteresis <= 1)"
+    )
+    quiet_s: float = _f(
+        600.0, "an incident closes when no cutoff has reached the lower level for this many seconds"
+    )
+    suppress_kinds: tuple[str, ...] = _f(
+        ("maintenance", "recovery"),
+        "event kinds after which a robot's new incidents are suppressed (recorded, not alerted)",
+    )
+    suppress_s: float = _f(1800.0, "how long after such an event incidents are suppressed, seconds")
+    top_k: int = _f(3, "feature contributions listed per alert (at the incident's peak risk)")
+    webhook_url: Secret | None = _f(
+        None, "POST each day's new alerts as JSON to this URL (a secret: it often holds a token); null: none"
+    )
+    webhook_retries: int = _f(3, "retries of a failed POST (exponential backoff) before the run reports it")
+    webhook_timeout_s: float = _f(10.0, "seconds per POST attempt")
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.hysteresis <= 1.0:
+            raise ConfigError(f"alerts.hysteresis must be in (0, 1] (got {self.hysteresis})")
+        if self.quiet_s < 0 or self.suppress_s < 0:
+            raise ConfigError(
+                f"alerts.quiet_s and alerts.suppress_s must be >= 0 (got {self.quiet_s}, {self.suppress_s})"
+            )
+        if self.top_k < 0 or self.webhook_retries < 0 or self.webhook_timeout_s <= 0:
+            raise ConfigError("alerts.top_k and alerts.webhook_retries must be >= 0, webhook_timeout_s > 0")
+        if self.webhook_url is not None and not self.webhook_url.reveal().startswith(("http://", "https://")):
+            raise ConfigError("alerts.webhook_url must be an http:// or https:// URL (got ***)")
 
 
 _K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label
@@ -695,9 +764,20 @@ class RunConfig:
     start: str = _f("yesterday", "first UTC day: YYYY-MM-DD, today or yesterday")
     end: str | None = _f(None, "last UTC day, inclusive (same forms); null: the start day")
     robots: tuple[str, ...] = _f((), "only these robots; empty: every robot")
-    stages: tuple[Literal["features"], ...] = _f(("features",), "stages to run, in order")
+    stages: tuple[Literal["features", "train", "score"], ...] = _f(
+        ("features",),
+        "stages to run, in this order: features (the days' feature partitions), train (a model on the "
+        "train.span_days days ending at the last day; promoted by train.promotion), score (the days with the "
+        "current model: scores, incidents, alerts)",
+    )
 
     def __post_init__(self) -> None:
+        order = ("features", "train", "score")
+        if not self.stages or list(self.stages) != sorted(set(self.stages), key=order.index):
+            raise ConfigError(
+                f"run.stages must be distinct stages in the order {list(order)} (got {list(self.stages)}), "
+                "e.g. [features, score] daily and [train] weekly"
+            )
         for name in ("start", "end"):
             value = getattr(self, name)
             if value is None or value in ("today", "yesterday"):
@@ -796,6 +876,7 @@ class TelemetryConfig:
     cluster: ClusterConfig = _f(ClusterConfig(), "Dask cluster")
     run: RunConfig = _f(RunConfig(), "what `telemetry run` computes")
     train: TrainConfig = _f(TrainConfig(), "failure predictors")
+    alerts: AlertsConfig = _f(AlertsConfig(), "incidents and alerts of `score`")
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.signals]
@@ -1040,6 +1121,8 @@ def _coerce(tp: Any, value: Any, path: tuple[str, ...], sources: Mapping[tuple[s
             _fail(path, "a number", value, sources)
         return float(value)
     if tp is str:
+        if isinstance(value, dt.date):  # YAML reads 2026-06-01 (in a file or --set) as a date: keep its text
+            return value.isoformat()
         if not isinstance(value, str):
             _fail(path, "a string", value, sources)
         return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import pickle
 from pathlib import Path
@@ -198,3 +199,28 @@ def test_what_is_not_a_kubernetes_quantity_is_refused(text: str) -> None:
     assert kubernetes_quantity(text) is None
     with pytest.raises(ConfigError, match="must be a Kubernetes quantity"):
         load_config(env={}, overrides=[f"cluster.kubernetes.worker_memory_limit={text!r}"])
+
+
+def test_run_dates_written_as_dates_are_accepted(tmp_path: Path) -> None:
+    # YAML reads an unquoted 2026-06-01 as a date, from a file and from --set alike
+    path = tmp_path / "c.yaml"
+    path.write_text("run:\n  start: 2026-06-01\n  end: 2026-06-03\n")
+    config = load_config(path, overrides=["run.end=2026-06-02"])
+    assert config.run.dates() == (dt.date(2026, 6, 1), dt.date(2026, 6, 2))
+
+
+def test_run_stages_in_order() -> None:
+    config = load_config(None, overrides=["run.stages=[features, train, score]"])
+    assert config.run.stages == ("features", "train", "score")
+    for bad in ("[score, features]", "[features, features]", "[]"):
+        with pytest.raises(ConfigError, match=r"run\.stages must be distinct stages in the order"):
+            load_config(None, overrides=[f"run.stages={bad}"])
+
+
+def test_alert_webhook_url_is_a_secret() -> None:
+    config = load_config(None, overrides=["alerts.webhook_url=https://hooks.example/T0K3N"])
+    assert config.alerts.webhook_url is not None
+    assert config.alerts.webhook_url.reveal() == "https://hooks.example/T0K3N"
+    assert "T0K3N" not in repr(config) and "T0K3N" not in str(config_to_dict(config))
+    with pytest.raises(ConfigError, match=r"alerts\.webhook_url must be an http"):
+        load_config(None, overrides=["alerts.webhook_url=ftp://x"])

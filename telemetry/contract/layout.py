@@ -12,6 +12,8 @@ Output root (written by the pipeline, training and scoring)::
     features/<partition>.parquet            _lineage/<partition>.json
     _runs/<run_id>.json                     _lock/lease.json
     models/<model_id>/...                   scores/<model_id>/<partition>.parquet
+    models/current.json                     models/promotions.jsonl
+    alerts/fleet=<fleet>/date=<YYYY-MM-DD>/alerts.parquet  (and alerts.jsonl, delivered.json)
 
 where ``<partition>`` is ``fleet=<fleet>/date=<YYYY-MM-DD>/<robot_id>``. Dates are UTC days.
 """
@@ -25,12 +27,19 @@ from dataclasses import dataclass
 from telemetry.contract.envelope import ID_PATTERN
 
 __all__ = [
+    "ALERTS_PREFIX",
+    "CURRENT_MODEL_KEY",
     "EXTRACT_PREFIX",
     "FEATURES_PREFIX",
     "LEASE_KEY",
+    "MODELS_PREFIX",
+    "PROMOTIONS_KEY",
     "QUARANTINE_PREFIX",
     "RUNS_PREFIX",
     "DayKey",
+    "alerts_delivery_key",
+    "alerts_jsonl_key",
+    "alerts_key",
     "date_of_dir",
     "date_prefix",
     "day_zip_key",
@@ -62,6 +71,10 @@ FEATURES_PREFIX = "features/"
 QUARANTINE_PREFIX = "quarantine/"
 RUNS_PREFIX = "_runs/"
 LEASE_KEY = "_lock/lease.json"
+MODELS_PREFIX = "models/"
+CURRENT_MODEL_KEY = "models/current.json"
+PROMOTIONS_KEY = "models/promotions.jsonl"
+ALERTS_PREFIX = "alerts/"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -196,9 +209,25 @@ def run_manifest_key(run_id: str) -> str:
 
 def model_prefix(model_id: str) -> str:
     """``models/<model_id>/``: the folder of one trained model."""
-    return f"models/{model_id}/"
+    return f"{MODELS_PREFIX}{model_id}/"
 
 
 def score_key(model_id: str, day: DayKey) -> str:
     """``scores/<model_id>/<partition>.parquet``: a model's risk per cutoff of a robot-day."""
     return f"scores/{model_id}/{partition(day)}.parquet"
+
+
+def alerts_key(fleet: str, date: dt.date) -> str:
+    """``alerts/fleet=<fleet>/date=<YYYY-MM-DD>/alerts.parquet``: the alerts of the incidents that opened on
+    one UTC day of a fleet."""
+    return f"{ALERTS_PREFIX}{date_prefix(fleet, date)}alerts.parquet"
+
+
+def alerts_jsonl_key(fleet: str, date: dt.date) -> str:
+    """``alerts/fleet=<fleet>/date=<YYYY-MM-DD>/alerts.jsonl``: the same alerts as JSON lines."""
+    return f"{ALERTS_PREFIX}{date_prefix(fleet, date)}alerts.jsonl"
+
+
+def alerts_delivery_key(fleet: str, date: dt.date) -> str:
+    """``alerts/fleet=<fleet>/date=<YYYY-MM-DD>/delivered.json``: which of a day's alerts a sink accepted."""
+    return f"{ALERTS_PREFIX}{date_prefix(fleet, date)}delivered.json"
