@@ -7,6 +7,7 @@ and re-raised on the client. Messages say what was expected, what was found, and
 from __future__ import annotations
 
 __all__ = [
+    "AlertDeliveryError",
     "ConfigError",
     "DataContractError",
     "LeaseLostError",
@@ -59,3 +60,9 @@ class LockedError(TelemetryError):
 
 class LeaseLostError(TelemetryError):
     """This run's lease on the output root expired and another run took it over; this run stopped."""
+
+
+class AlertDeliveryError(TelemetryError):
+    """The alert webhook did not accept a day's alerts after the configured retries (or refused them with a
+    4xx). The alerts stay in the store; a re-run sends those not delivered yet. The message names the webhook
+    as ``scheme://host[:port]/***`` only."""
