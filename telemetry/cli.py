@@ -27,7 +27,7 @@ from telemetry.errors import ConfigError, NothingToDoError, TelemetryError
 if TYPE_CHECKING:
     from telemetry.config import TelemetryConfig
     from telemetry.importers.csv import EventTable
-    from telemetry.io.store import RawObject
+    from telemetry.io.store import RawObject, Store
     from telemetry.run.pipeline import FeaturesSummary
     from telemetry.stages.extract import ExtractReport
     from telemetry.stages.train import TrainedModel
@@ -408,6 +408,58 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = _run_features(run, config, config.store.raw_url, config.store.out_url)
         _print_features_summary(summary)
         code = 1 if summary.failed else 0
+    if "train" in config.run.stages or "score" in config.run.stages:
+        code = max(code, _run_loop_stages(args, config, start, end))
+    return code
+
+
+def _run_loop_stages(args: argparse.Namespace, config: TelemetryConfig, start: dt.date, end: dt.date) -> int:
+    """The train and score stages of `telemetry run` (see telemetry.run.loop); 1 when a day's alerts could
+    not be delivered (they are in the store)."""
+    from telemetry.io.models import current_model
+    from telemetry.io.store import Store
+    from telemetry.run.loop import loop_target, score_days, train_span, train_stage
+
+    out = Store(config.store.out_url, config.store.s3)
+    say = (lambda m: print(f"  {m}", flush=True)) if args.verbose else None
+    code = 0
+    if "train" in config.run.stages:
+        first, last = train_span(config, end)
+        print(f"\ntrain             {first or 'every day'}..{last}, target {loop_target(config)}", flush=True)
+        started = time.perf_counter()
+        try:
+            result = train_stage(out, config, end, progress=say)
+        except TelemetryError as exc:  # scoring goes on with the current model
+            print(f"FAILED train: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            code = 1
+        else:
+            if result.skipped:
+                print(f"skipped           {result.reason}")
+            elif result.model is not None:
+                _print_model(result.model, str(result.url))
+            else:
+                print(f"model             {result.model_id} (already stored, not trained again)")
+            if not result.skipped:
+                verdict = "promoted to current" if result.promoted else "not promoted"
+                print(f"promotion         {verdict}: {result.reason}")
+        print(f"seconds           {time.perf_counter() - started:.1f}", flush=True)
+    if "score" in config.run.stages:
+        print(f"\nscore             {start}..{end}", flush=True)
+        if current_model(out) is None:
+            print(
+                "skipped           no current model (models/current.json): the train stage promotes the first"
+            )
+            return code
+        results = score_days(out, config, start, end, progress=lambda line: print(line, flush=True))
+        if not results:
+            print(f"score             no feature partitions of fleet {config.fleet} in {start}..{end}")
+        else:
+            print(f"model             {results[-1].model_id}")
+            print(f"alerts            {out.url}/alerts/fleet={config.fleet}/")
+        failed = [r for r in results if r.partial]
+        for r in failed:
+            print(f"PARTIAL {r.date}: alerts stored, not delivered: {r.delivery_error}", file=sys.stderr)
+        code = max(code, 1 if failed else 0)
     return code
 
 
@@ -415,18 +467,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_model(model: TrainedModel, url: str) -> None:
+    _print_metrics(model.model_id, model.target, model.metadata, model.metrics, url)
+
+
+def _print_metrics(
+    model_id: str, target: str, metadata: dict[str, Any], metrics: dict[str, Any], url: str
+) -> None:
     from telemetry.stages.evaluate import verdict
 
-    test = model.metrics["test"]
-    base = model.metrics["baselines"]["one_feature"]
+    test = metrics["test"]
+    base = metrics["baselines"]["one_feature"]
 
     def f(value: object) -> str:
         return f"{value:.3g}" if isinstance(value, float) else str(value)
 
-    print(
-        f"model             {model.model_id}  "
-        f"(target {model.target}, {model.metadata['best_iteration']} trees)"
-    )
+    print(f"model             {model_id}  (target {target}, {metadata['best_iteration']} trees)")
 
     def interval(value: object) -> str:
         return f" [{value[0]:.3g}, {value[1]:.3g}]" if isinstance(value, list) else ""
@@ -442,12 +497,25 @@ def _print_model(model: TrainedModel, url: str) -> None:
         f"alerts            threshold {test['threshold']:.4g}: precision {f(test['precision'])}  "
         f"recall {f(test['recall'])}  {f(test['alerts_per_robot_day'])} alerts/robot-day"
     )
-    for code, m in model.metrics["per_mode"].items():
+    for code, m in metrics["per_mode"].items():
         print(
             f"  {code:<17} PR-AUC {f(m['pr_auc'])}{interval(m.get('pr_auc_interval'))} "
             f"(prevalence {f(m['prevalence'])})  recall {f(m['recall'])}  positives {m['n_pos']}"
         )
-    sentence = verdict(model.metrics)
+    events = test.get("events")
+    if events:  # incidents on the test days (train.incident_budget set the threshold)
+        lead = (events.get("lead_s") or {}).get("median")
+        print(
+            f"incidents         {events['incidents']} on the test days "
+            f"({f(events['incidents_per_robot_day'])}/robot-day): {events['caught']} of "
+            f"{events['failures']} failures caught, median lead "
+            f"{f(lead)} s, precision {f(events['precision'])}, {f(events['incidents_per_failure_caught'])} "
+            "incidents per failure caught"
+        )
+        for code, m in events.get("per_code", {}).items():
+            code_lead = (m.get("lead_s") or {}).get("median")
+            print(f"  {code:<17} caught {m['caught']} of {m['failures']}, median lead {f(code_lead)} s")
+    sentence = verdict(metrics)
     if sentence:
         print(f"note              {sentence}")
     print(f"report            {url}/report.html")
@@ -485,8 +553,24 @@ def _train(
     for model in models:
         url = write_model(out, model)
         _print_model(model, url)
+    if models:
+        _promote_first(out, models[0].model_id, config.train.promotion)
     print(f"seconds           {time.perf_counter() - started:.1f}")
     return models
+
+
+def _promote_first(out: Store, model_id: str, rule: str) -> None:
+    """`telemetry train` promotes only on a root without a current model (and not with train.promotion
+    manual): later models become current through `telemetry run`'s rule or by hand."""
+    from telemetry.io.models import current_model, promote
+
+    pointer = current_model(out)
+    if pointer is None and rule != "manual":
+        promote(out, model_id, reason="first model of this output root (telemetry train)", rule="first")
+        print(f"current           {model_id} (the first model of {out.url}; `score` uses it by default)")
+        return
+    now = f"current is {pointer['model_id']}" if pointer else "no current model (train.promotion is manual)"
+    print(f"promote with      telemetry models promote --out {out.url} {model_id}  ({now})")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -498,13 +582,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Risk per robot and cutoff for new days with a stored model; alerts above its threshold."""
+    from telemetry.io.models import load_current_model
     from telemetry.io.registry import load_model, read_feature_set, write_scores
     from telemetry.io.store import Store
     from telemetry.stages.score import failure_catches, score_features
 
     config = _config(args)
     started = time.perf_counter()
-    model = load_model(args.model, config.store.s3)
+    if args.model and args.models:
+        raise ConfigError(
+            "give --model (a model folder) or --models (a root whose current model to use), not both"
+        )
+    if args.model:
+        model, which = load_model(args.model, config.store.s3), "--model"
+    else:
+        models_url = args.models or args.features
+        model, which = load_current_model(models_url, config.store.s3), f"current of {models_url}"
     fleet = args.fleet or config.fleet
     features = read_feature_set(Store(args.features, config.store.s3), fleet, args.start, args.end)
     scores = score_features(model, features)
@@ -514,7 +607,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     robot_days = len(features.partitions)
     print(
         f"model             {model.model_id} "
-        f"(target {model.metadata['target']}, threshold {model.threshold:.4g})"
+        f"({which}; target {model.metadata['target']}, threshold {model.threshold:.4g})"
     )
     print(f"scored            {len(scores):,} cutoffs of {robot_days} robot-days")
     print(f"alerts            {alerts} ({alerts / max(robot_days, 1):.1f} per robot-day)")
@@ -528,6 +621,93 @@ def cmd_score(args: argparse.Namespace) -> int:
         )
     print(f"outputs           {out.url}/scores/{model.model_id}/ ({len(keys)} files)")
     print(f"seconds           {time.perf_counter() - started:.1f}")
+    return 0
+
+
+def _num(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) and value == value else "-"
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    """The models of an output root, oldest first; the current one marked with *."""
+    from telemetry.io.models import list_models
+    from telemetry.io.store import Store
+
+    config = _config(args)
+    out = Store(args.out, config.store.s3)
+    models = list_models(out)
+    if models.empty:
+        print(f"no models under {out.url}/models/ (train one with `telemetry train --out {out.url}`)")
+        return 0
+    width = max(len(m) for m in models["model_id"])
+    print(
+        f"  {'model_id':<{width}}  {'target':<16} {'created (UTC)':<16}  {'trained on days':<22}  "
+        "valid PR-AUC  test PR-AUC  threshold  trees"
+    )
+    created = models["created_at"].dt.strftime("%Y-%m-%d %H:%M").fillna("-")
+    for row, when in zip(models.to_dict("records"), created, strict=True):
+        days = f"{row['first_day']}..{row['last_day']}" if row["first_day"] is not None else "-"
+        print(
+            f"{'*' if row['current'] else ' '} {row['model_id']:<{width}}  {row['target']!s:<16} {when:<16}  "
+            f"{days:<22}  {_num(row['valid_pr_auc']):>12}  {_num(row['test_pr_auc']):>11}  "
+            f"{_num(row['threshold']):>9}  {row['trees']!s:>5}"
+        )
+    if not models["current"].any():
+        print(f"no current model: promote one with `telemetry models promote --out {out.url} MODEL_ID`")
+    return 0
+
+
+def cmd_models_show(args: argparse.Namespace) -> int:
+    """A model's metadata summary, metrics and promotion history (default: the current model)."""
+    from telemetry.contract.layout import model_prefix
+    from telemetry.io.models import current_model, promotion_history, read_current_model
+    from telemetry.io.registry import read_model
+    from telemetry.io.store import Store
+
+    config = _config(args)
+    out = Store(args.out, config.store.s3)
+    model = read_model(out, args.model_id) if args.model_id else read_current_model(out)
+    meta = model.metadata
+    pointer = current_model(out)
+    is_current = pointer is not None and pointer["model_id"] == model.model_id
+    url = f"{out.url}/{model_prefix(model.model_id).rstrip('/')}"
+    _print_metrics(model.model_id, str(meta["target"]), meta, meta["metrics"], url)
+    partitions = meta.get("features_used", {}).get("partitions", [])
+    split = meta.get("split", {})
+    valid = meta["metrics"].get("valid", {})
+    print(f"current           {'yes' if is_current else 'no'}")
+    print(f"created           {meta.get('created_at')} (package {meta.get('package_version')})")
+    print(f"trained on        {len(partitions)} robot-days of {meta.get('features_used', {}).get('url')}")
+    print(
+        f"split             validation from {split.get('valid_start')}, test from {split.get('test_start')}"
+    )
+    print(
+        f"validation        PR-AUC {_num(valid.get('pr_auc'))}  ROC-AUC {_num(valid.get('roc_auc'))}  "
+        f"positives {valid.get('n_pos')}  (what promotion compares)"
+    )
+    history = promotion_history(out, model.model_id)
+    for line in history:
+        print(f"history           {line['at']}  {line['status']:<11} ({line['rule']}) {line['reason']}")
+    if not history:
+        print("history           never promoted")
+    return 0
+
+
+def cmd_models_promote(args: argparse.Namespace) -> int:
+    """Make a model the current one of an output root, by hand (also a rollback)."""
+    from telemetry.io.models import current_model, promote
+    from telemetry.io.store import Store
+
+    config = _config(args)
+    out = Store(args.out, config.store.s3)
+    before = current_model(out)
+    pointer = promote(out, args.model_id, reason=args.reason)
+    if before is not None and before["model_id"] == args.model_id:
+        print(f"current           {args.model_id} (already; nothing changed)")
+        return 0
+    print(f"current           {pointer['model_id']} (previous: {pointer['previous'] or 'none'})")
+    print(f"reason            {pointer['reason']}")
+    print(f"pointer           {out.url}/models/current.json")
     return 0
 
 
@@ -760,7 +940,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--features", required=True, metavar="URL", help="root holding features/ (an output root)"
     )
-    tr.add_argument("--out", metavar="URL", help="root to write models/ under (default: --features)")
+    tr.add_argument(
+        "--out", metavar="URL",
+        help="root to write models/ under (default: --features); on a root without a current model the first "
+        "model becomes current (later ones: `telemetry models promote` or `telemetry run`)",
+    )  # fmt: skip
     tr.add_argument("--start", type=_date, help="first day YYYY-MM-DD (default: every day)")
     tr.add_argument("--end", type=_date, help="last day, inclusive (default: every day)")
     tr.add_argument("--fleet", help="fleet (default: config fleet)")
@@ -782,13 +966,48 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
 
     sc = sub.add_parser("score", parents=[common], help="risk and alerts for new days with a stored model")
-    sc.add_argument("--model", required=True, metavar="URL", help="a model folder: <root>/models/<model_id>")
+    sc.add_argument(
+        "--model", metavar="URL",
+        help="a model folder: <root>/models/<model_id> (default: the current model of --models)",
+    )  # fmt: skip
     sc.add_argument("--features", required=True, metavar="URL", help="root holding features/ of the days")
+    sc.add_argument(
+        "--models", metavar="URL",
+        help="root holding models/ (where `train --out` wrote them) whose models/current.json names the "
+        "model to use (default: --features)",
+    )  # fmt: skip
     sc.add_argument("--out", required=True, metavar="URL", help="root to write scores/<model_id>/ under")
     sc.add_argument("--start", type=_date, help="first day YYYY-MM-DD (default: every day)")
     sc.add_argument("--end", type=_date, help="last day, inclusive (default: every day)")
     sc.add_argument("--fleet", help="fleet (default: config fleet)")
     sc.set_defaults(func=cmd_score)
+
+    mod = sub.add_parser("models", help="list, show and promote the models of an output root")
+    mod_sub = mod.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    mod_list = mod_sub.add_parser(
+        "list", parents=[common], help="the models under <out>/models/, oldest first (* current)"
+    )
+    mod_list.add_argument("--out", required=True, metavar="URL", help="root holding models/")
+    mod_list.set_defaults(func=cmd_models_list)
+    mod_show = mod_sub.add_parser(
+        "show", parents=[common], help="a model's metadata, metrics and promotion history"
+    )
+    mod_show.add_argument("--out", required=True, metavar="URL", help="root holding models/")
+    mod_show.add_argument(
+        "model_id", nargs="?", metavar="MODEL_ID", help="a model id (default: the current model)"
+    )
+    mod_show.set_defaults(func=cmd_models_show)
+    mod_promote = mod_sub.add_parser(
+        "promote",
+        parents=[common],
+        help="make a model current by hand (models/current.json; also a rollback)",
+    )
+    mod_promote.add_argument("--out", required=True, metavar="URL", help="root holding models/")
+    mod_promote.add_argument("model_id", metavar="MODEL_ID", help="the model to make current")
+    mod_promote.add_argument(
+        "--reason", default="promoted by hand (telemetry models promote)", help="recorded in the history"
+    )
+    mod_promote.set_defaults(func=cmd_models_promote)
 
     imp = sub.add_parser(
         "import-csv", parents=[common], help="tabular telemetry (CSV) -> telemetry.v1 day zips"

@@ -545,6 +545,12 @@ class TrainConfig:
         "choose num_leaves (7, 15, 31) x min_child_samples (5, 20) by validation average precision "
         "(6 fits per target) instead of the two values above",
     )
+    positive_rows: Literal["all", "nearest"] = _f(
+        "all",
+        "which rows labelled 1 the fit uses: all, or per failure only the nearest (its last cutoff before "
+        "it; the failure's other rows are left out of the fit, as event mode does): with grid-mode "
+        "features, a model of the imminent failure whose incidents give the lead time (docs/operations.md)",
+    )
     incident_budget: float | None = _f(
         None,
         "incidents per robot-day allowed on the validation days (grid-mode features: a risk at every "
@@ -555,6 +561,11 @@ class TrainConfig:
         None,
         "`telemetry run` stage train: train on the span_days UTC days ending at the run's last day; null: "
         "every day of the feature store",
+    )
+    weekday: int | None = _f(
+        None,
+        "`telemetry run` stage train trains only when the run's last day is this ISO weekday (1 Monday .. 7 "
+        "Sunday), or when the store has no current model yet; null: every run",
     )
     promotion: Literal["not_worse", "always", "manual"] = _f(
         "not_worse",
@@ -607,6 +618,8 @@ class TrainConfig:
                 "train.incident_budget must be > 0 incidents per robot-day or null "
                 f"(got {self.incident_budget})"
             )
+        if self.weekday is not None and not 1 <= self.weekday <= 7:
+            raise ConfigError(f"train.weekday must be 1 (Monday) .. 7 (Sunday) or null (got {self.weekday})")
         if self.span_days is not None and self.span_days < 3:
             raise ConfigError(
                 "train.span_days must be >= 3 (training, validation and test days) or null "
@@ -888,6 +901,11 @@ class TelemetryConfig:
             raise ConfigError("signals: 'history' is reserved for the history.* features; rename that signal")
         if "unit" in names:  # unit.* are the static unit attributes
             raise ConfigError("signals: 'unit' is reserved for the unit.* features; rename that signal")
+        if "score" in self.run.stages and self.labels.mode != "grid":
+            raise ConfigError(
+                "run.stages has score, which needs a risk at every grid cutoff: set labels.mode=grid "
+                f"(got {self.labels.mode!r}; event-mode features leave out the cutoffs just before failures)"
+            )
         sampled = {s.name for s in self.signals if s.role == "sampled"}
         if self.align.clock != "grid" and self.align.clock not in sampled:
             raise ConfigError(

@@ -188,7 +188,10 @@ COMMAND_MODULES = tuple(f"telemetry.{p}" for p in ("stages", "io", "run", "sim",
 HEAVY = (*HEAVY_LIBRARIES, *COMMAND_MODULES, "telemetry.config")
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"], ["import-csv", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], ["train", "--help"], ["import-csv", "--help"], ["models", "list", "--help"]],
+)
 def test_help_and_version_import_no_heavy_module(argv: list[str]) -> None:
     """``python -m telemetry --help`` and ``--version`` build the parser and print without importing the
     libraries or the project modules the commands use (each command imports what it runs): they answer

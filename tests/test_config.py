@@ -210,11 +210,11 @@ def test_run_dates_written_as_dates_are_accepted(tmp_path: Path) -> None:
 
 
 def test_run_stages_in_order() -> None:
-    config = load_config(None, overrides=["run.stages=[features, train, score]"])
+    config = load_config(None, overrides=["run.stages=[features, train, score]", "labels.mode=grid"])
     assert config.run.stages == ("features", "train", "score")
     for bad in ("[score, features]", "[features, features]", "[]"):
         with pytest.raises(ConfigError, match=r"run\.stages must be distinct stages in the order"):
-            load_config(None, overrides=[f"run.stages={bad}"])
+            load_config(None, overrides=[f"run.stages={bad}", "labels.mode=grid"])
 
 
 def test_alert_webhook_url_is_a_secret() -> None:

@@ -1,6 +1,6 @@
 """Metrics of scored examples (alert threshold, weighted metrics, fast average precision), bootstrap
 intervals over robot-days and the rank metrics behind them, against scikit-learn and brute-force
-references."""
+references; the promotion rule as a table."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from telemetry.stages.evaluate import (
     average_precision,
     binary_metrics,
     bootstrap_intervals,
+    pr_auc,
+    promotion_decision,
     rankable,
     replicate_metrics,
     robot_day_groups,
@@ -212,3 +214,59 @@ def test_no_positive_in_most_replicates_gives_no_interval() -> None:
     assert got2.intervals["m"] == {"pr_auc": None, "roc_auc": None}  # ...and never without positives
     with pytest.raises(ValueError, match="level"):
         bootstrap_intervals(y, {"m": np.arange(100.0)}, np.ones(100), groups, level=1.0)
+
+
+# ------------------------------------------------------------------------------------------ promotion
+
+NAN = float("nan")
+CANNOT = "model any-x does not match the features: 1 model features missing"
+
+
+VS = "validation PR-AUC {} {} current model's {} on the same rows"
+BY_HAND = ": promote by hand with `telemetry models promote`"
+
+
+@pytest.mark.parametrize(
+    ("candidate", "current", "error", "rule", "promoted", "reason"),
+    [
+        # not_worse: no current model, a better, an equal (a tie promotes), a worse candidate
+        (0.4, None, None, "not_worse", True, "no current model"),
+        (None, None, None, "not_worse", True, "no current model"),
+        (0.5, 0.4, None, "not_worse", True, VS.format(0.5, ">=", 0.4)),
+        (0.4, 0.4, None, "not_worse", True, VS.format(0.4, ">=", 0.4)),
+        (0.3, 0.4, None, "not_worse", False, VS.format(0.3, "<", 0.4)),
+        # the current model cannot score the candidate's features: the candidate wins
+        (0.1, None, CANNOT, "not_worse", True, "current model cannot score the new features"),
+        # undefined values: an undefined candidate never replaces a current model
+        (None, 0.4, None, "not_worse", False, VS.format("undefined", "vs", 0.4)),
+        (NAN, 0.4, None, "not_worse", False, VS.format("undefined", "vs", 0.4)),
+        (0.4, NAN, None, "not_worse", True, VS.format(0.4, ">=", "undefined")),
+        # always
+        (0.3, 0.4, None, "always", True, f"train.promotion is always ({VS.format(0.3, 'vs', 0.4)})"),
+        (0.3, None, None, "always", True, "train.promotion is always (no current model)"),
+        (0.3, None, CANNOT, "always", True,
+         "train.promotion is always (current model cannot score the new features)"),
+        # manual: never, whatever the numbers
+        (0.5, 0.4, None, "manual", False,
+         f"train.promotion is manual ({VS.format(0.5, 'vs', 0.4)}){BY_HAND}"),
+        (0.5, None, None, "manual", False, f"train.promotion is manual (no current model){BY_HAND}"),
+    ],
+)  # fmt: skip
+def test_promotion_decision_table(
+    candidate: float | None, current: float | None, error: str | None, rule: str, promoted: bool, reason: str
+) -> None:
+    assert promotion_decision(candidate, current, rule, current_error=error) == (promoted, reason)
+
+
+def test_promotion_decision_refuses_an_unknown_rule() -> None:
+    with pytest.raises(ValueError, match="one of not_worse, always, manual"):
+        promotion_decision(0.5, 0.4, "sometimes")
+
+
+def test_pr_auc_is_the_weighted_average_precision_of_binary_metrics() -> None:
+    y = np.array([0, 1, 0, 1, 0, 0], dtype=np.int8)
+    score = np.array([0.1, 0.8, 0.4, 0.3, 0.9, 0.2])
+    weight = np.array([1.0, 1.0, 2.0, 1.0, 5.0, 1.0])
+    assert pr_auc(y, score, weight) == average_precision_score(y, score, sample_weight=weight)
+    assert pr_auc(y, score, weight) == binary_metrics(y, score, weight, 0.5, 1.0)["pr_auc"]
+    assert pr_auc(np.zeros(3, dtype=np.int8), score[:3], weight[:3]) is None

@@ -70,6 +70,7 @@ VALUE_SETS: dict[str, Obj] = {
         "imagePullSecrets": ["regcred"],
         "fleet": "acme-dc4",
         "run": {"verbose": True, "robots": ["amr-0001", "amr-0002"], "suspend": True, "backoffLimit": 4},
+        "alerts": {"webhook": {"existingSecret": "oncall-webhook", "urlKey": "hook"}},
         "store": {
             "s3": {
                 "endpointUrl": "https://s3.eu-west-1.amazonaws.com",
@@ -278,7 +279,7 @@ def _values_keys(path: Path) -> list[tuple[int, str, bool]]:
     """(line number, dotted key, documented) for every key of values.yaml outside Kubernetes-shaped maps."""
     lines = path.read_text().splitlines()
     out, stack = [], []  # stack of (indent, key)
-    opaque = ("resources",)
+    opaque = ("resources", "config")  # config: the generated block of telemetry config sections
     for number, line in enumerate(lines, start=1):
         match = re.match(r"^( *)([A-Za-z][A-Za-z0-9_-]*):(.*)$", line)
         if not match:
@@ -519,16 +520,20 @@ def test_configmap_is_a_config_file_the_project_loader_accepts(tmp_path: Path) -
         "yesterday",
         None,
         (),
-        ("features",),
+        ("features", "train", "score"),
     )
+    # the loop's defaults: grid labels for a risk at every cutoff, weekly training on four weeks
+    assert (config.labels.mode, config.train.weekday, config.train.span_days) == ("grid", 1, 28)
+    assert config.alerts.webhook_url is None
     assert config.cluster.kind == "address"
     cluster = one(objs, "DaskCluster")["metadata"]["name"]
     assert config.cluster.address == f"tcp://{cluster}-scheduler.telemetry.svc:8786"
     assert config.cluster.connect_timeout_s == 300
     # everything else is the project's defaults
     defaults = config_to_dict(load_config(env={}))
-    for section in ("signals", "extract", "align", "labels", "features"):
+    for section in ("signals", "extract", "align", "features", "alerts"):
         assert config_to_dict(config)[section] == defaults[section]
+    assert {**config_to_dict(config)["labels"], "mode": "event"} == defaults["labels"]
 
 
 def test_values_and_the_config_block_reach_the_config_file(tmp_path: Path) -> None:
@@ -846,6 +851,32 @@ def test_notes_follow_the_mode_and_the_exposure(tmp_path: Path) -> None:
     published = _notes({"dashboard": {"service": {"type": "LoadBalancer", "port": 80}}}, tmp_path / "lb")
     assert "kubectl port-forward -n telemetry svc/telemetry-dashboard 8787:80" in published
     assert "published by a load balancer (it has no login" in published
+
+
+def test_alert_webhook_url_reaches_the_run_pod_only_from_its_secret(tmp_path: Path) -> None:
+    objs = objects("everything")
+    run = container(run_pod(objs), "run")
+    hook = env_names(run)["TELEMETRY__ALERTS__WEBHOOK_URL"]
+    assert hook["valueFrom"]["secretKeyRef"] == {"name": "oncall-webhook", "key": "hook"}
+    assert "oncall-webhook" not in one(objs, "ConfigMap")["data"]["telemetry.yaml"]
+    for obj in by_kind(objs, "DaskCluster"):  # workers never see it
+        assert "TELEMETRY__ALERTS__WEBHOOK_URL" not in json.dumps(obj)
+    assert "TELEMETRY__ALERTS__WEBHOOK_URL" not in json.dumps(run_pod(objects("default")))
+    # the loader turns the variable into the alerts.webhook_url secret
+    config = load_config(
+        rendered_config(objs, tmp_path), env={"TELEMETRY__ALERTS__WEBHOOK_URL": "https://hooks.example/T0K"}
+    )
+    assert config.alerts.webhook_url is not None and config.alerts.webhook_url.reveal().endswith("/T0K")
+
+
+def test_notes_show_where_todays_alerts_are(tmp_path: Path) -> None:
+    notes = _notes({}, tmp_path / "default")
+    assert "aws s3 cp s3://telemetry/out/alerts/fleet=acme-dc3/date=$(date -u +%F)/alerts.jsonl -" in notes
+    assert "telemetry models show --out s3://telemetry/out" in notes
+    hooked = _notes(VALUE_SETS["everything"], tmp_path / "everything")
+    assert "POSTs the new ones to the webhook of Secret oncall-webhook" in hooked
+    quiet = _notes({"run": {"stages": ["features"]}}, tmp_path / "features")
+    assert "alerts.jsonl" not in quiet
 
 
 def test_helm_test_hook_runs_config_show_on_the_rendered_config(

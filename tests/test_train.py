@@ -29,6 +29,7 @@ from telemetry.sim.faults import FaultRates
 from telemetry.sim.fleet import FleetSpec, simulate_fleet
 from telemetry.stages import train as stage
 from telemetry.stages.evaluate import average_precision
+from telemetry.stages.incidents import failures_from_labels, incident_threshold
 from telemetry.stages.score import failure_catches, score_features
 
 DAYS = 4
@@ -428,3 +429,82 @@ def test_search_picks_the_candidate_with_the_best_validation_curves(precursor_ou
     assert model.metadata["params"]["num_leaves"] == best["num_leaves"]
     assert model.metadata["params"]["min_data_in_leaf"] == best["min_child_samples"]
     assert model.metadata["best_iteration"] == best["trees"]
+
+
+def test_incident_budget_sets_the_threshold_and_adds_event_metrics(
+    precursor_out: Store, tmp_path: Path
+) -> None:
+    """Grid-mode features (every cutoff) of two robots on the last three days, `train.incident_budget`: the
+    threshold is the incident-budget threshold of the validation rows and the metrics gain `events`
+    (incidents against the failures the labels point at)."""
+    config = load_config(
+        env={},
+        overrides=[*OVERRIDES[1:], "labels.mode=grid", "train.incident_budget=2", "train.max_rounds=60",
+                   "train.bootstrap_resamples=100"],
+    )  # fmt: skip
+    raw = Store(str(Path(precursor_out.url).parent / "raw"))
+    out = Store(str(tmp_path / "grid"))
+    robots = sorted(p.stem for p in (Path(raw.url) / f"fleet={config.fleet}" / f"date={START}").glob("*.zip"))
+    assert len(robots) == 4
+    run_features(raw, out, config, fleet=config.fleet, start=START + dt.timedelta(days=1),
+                 end=START + dt.timedelta(days=DAYS - 1), robots=robots[:2])  # fmt: skip
+    features = read_features(out, config.fleet)
+    assert sorted(features.frame["robot_id"].unique()) == robots[:2]
+    (model,) = train_models(features, config, targets=["any"])
+    meta = model.metadata
+    assert meta["threshold_rule"] == {"incidents": 2.0}
+    assert meta["incidents"] == {"hysteresis": config.alerts.hysteresis, "quiet_s": config.alerts.quiet_s}
+    # the threshold is incident_threshold on every validation row (no suppression)
+    frame = features.frame
+    split = stage.time_split(features.dates, config.train.valid_fraction, config.train.test_fraction)
+    masks = stage.split_masks(frame["cutoff"].to_numpy(), split, round(config.labels.horizon_s * 1000))
+    valid = frame.loc[masks["valid"]]
+    columns = [stage.FeatureColumn.from_dict(c) for c in meta["features"]]
+    risk = stage.predict_risk(
+        __import__("lightgbm").Booster(model_str=model.model_text),
+        stage.feature_matrix(valid, columns),
+        meta["logit_offset"],
+    )
+    scores = pd.DataFrame({"robot_id": valid["robot_id"], "cutoff": valid["cutoff"], "risk": risk})
+    robot_days = meta["split"]["robot_days"]
+    assert meta["threshold"] == incident_threshold(
+        scores, budget=2.0, robot_days=robot_days["valid"], alerts=config.alerts
+    )
+    assert model.metrics["test"]["threshold"] == meta["threshold"]
+    # event metrics of both spans, plain JSON; the validation incidents are within the budget
+    events = model.metrics["test"]["events"]
+    assert events["failures"] == len(failures_from_labels(frame.loc[masks["test"]])) > 0
+    assert 0 <= events["caught"] <= events["failures"] and events["robot_days"] == robot_days["test"]
+    assert all(0 < lead <= config.labels.horizon_s for lead in events["lead_times_s"])
+    assert model.metrics["valid"]["events"]["incidents_per_robot_day"] <= 2.0
+    json.dumps(model.metrics, allow_nan=False)
+    assert "incidents per robot-day" in model.report_html
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 40), st.integers(0, 1), st.integers(1, 12)),
+        max_size=40,
+        unique_by=lambda r: (r[0], r[1]),
+    )
+)
+def test_nearest_positive_rows_keep_each_failures_last_cutoff(rows: list[tuple[str, int, int, int]]) -> None:
+    # (robot, cutoff step, label, steps to the failure): cutoffs 5 s apart
+    frame = pd.DataFrame(
+        {
+            "robot_id": [r[0] for r in rows],
+            "cutoff": [r[1] * 5000 for r in rows],
+            "label": np.array([r[2] for r in rows], dtype=np.int8),
+            "time_to_failure_s": [5.0 * r[3] if r[2] else np.nan for r in rows],
+        }
+    )
+    keep = stage.nearest_positive_rows(frame)
+    for i, (robot, step, label, ahead) in enumerate(rows):
+        if not label:
+            assert keep[i]
+            continue
+        failure = step + ahead  # the failure this row names (in steps)
+        same = [j for j, r in enumerate(rows) if r[2] and r[0] == robot and r[1] + r[3] == failure]
+        nearest = min(same, key=lambda j: (rows[j][3], rows[j][1]))
+        assert keep[i] == (i == nearest)

@@ -14,6 +14,7 @@ Output root (written by the pipeline, training and scoring)::
     models/<model_id>/...                   scores/<model_id>/<partition>.parquet
     models/current.json                     models/promotions.jsonl
     alerts/fleet=<fleet>/date=<YYYY-MM-DD>/alerts.parquet  (and alerts.jsonl, delivered.json)
+    _scored/fleet=<fleet>/date=<YYYY-MM-DD>.json           what scored a day (written last)
 
 where ``<partition>`` is ``fleet=<fleet>/date=<YYYY-MM-DD>/<robot_id>``. Dates are UTC days.
 """
@@ -56,6 +57,7 @@ __all__ = [
     "quarantine_key",
     "run_manifest_key",
     "score_key",
+    "scored_day_key",
     "signal_key",
     "units_key",
 ]
@@ -231,3 +233,9 @@ def alerts_jsonl_key(fleet: str, date: dt.date) -> str:
 def alerts_delivery_key(fleet: str, date: dt.date) -> str:
     """``alerts/fleet=<fleet>/date=<YYYY-MM-DD>/delivered.json``: which of a day's alerts a sink accepted."""
     return f"{ALERTS_PREFIX}{date_prefix(fleet, date)}delivered.json"
+
+
+def scored_day_key(fleet: str, date: dt.date) -> str:
+    """``_scored/fleet=<fleet>/date=<YYYY-MM-DD>.json``: the model and feature partitions that scored a day,
+    written after its scores and alerts (a day without it is scored again)."""
+    return f"_scored/{date_prefix(fleet, date).rstrip('/')}.json"

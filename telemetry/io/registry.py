@@ -19,6 +19,9 @@ Layout of a model (``<out_root>/models/<model_id>/``, :func:`telemetry.contract.
 ``model_id`` is ``<target>-<hash>`` of the inputs (feature partitions, configuration, parameters, split,
 package version): retraining on the same features gives the same id and the same model bytes.
 
+Which model is current (``models/current.json``), the promotion history and the list of model folders are
+:mod:`telemetry.io.models`.
+
 Scores (:func:`telemetry.contract.layout.score_key`):
 ``<out_root>/scores/<model_id>/fleet=<f>/date=<d>/<robot>.parquet``, one file per robot and UTC day of the
 cutoff, with the columns of :func:`telemetry.stages.score.score_features`.
@@ -58,6 +61,7 @@ __all__ = [
     "list_feature_partitions",
     "load_model",
     "read_feature_set",
+    "read_model",
     "write_model",
     "write_scores",
 ]
@@ -153,16 +157,37 @@ def load_model(url: str, s3: Any = None) -> Model:
     Raises:
         ModelError: the folder holds no complete model.
     """
-    store = Store(url, s3)
-    if not store.exists("metadata.json") or not store.exists("model.txt"):
+    return _model_in(Store(url, s3), "")
+
+
+def read_model(out: Store, model_id: str) -> Model:
+    """Load model `model_id` of the output root `out` (``models/<model_id>/``).
+
+    Raises:
+        ModelError: no complete model of that id (an id with ``/`` is refused as well).
+    """
+    if not model_id or "/" in model_id or model_id.startswith("."):
         raise ModelError(
-            f"no model at {store.url} (expected metadata.json and model.txt; see `telemetry train`)"
+            f"a model id is a folder name under models/, e.g. any-0123456789ab (got {model_id!r})"
         )
-    metadata = json.loads(store.read_bytes("metadata.json"))
-    booster = lgb.Booster(model_str=store.read_bytes("model.txt").decode())
+    model = _model_in(out, model_prefix(model_id))
+    if model.model_id != model_id:
+        raise ModelError(
+            f"{out.url}/{model_prefix(model_id)}metadata.json names model {model.model_id}, not {model_id}; "
+            "the folder was copied or renamed by hand"
+        )
+    return model
+
+
+def _model_in(store: Store, prefix: str) -> Model:
+    where = f"{store.url}/{prefix}".rstrip("/")
+    if not store.exists(prefix + "metadata.json") or not store.exists(prefix + "model.txt"):
+        raise ModelError(f"no model at {where} (expected metadata.json and model.txt; see `telemetry train`)")
+    metadata = json.loads(store.read_bytes(prefix + "metadata.json"))
+    booster = lgb.Booster(model_str=store.read_bytes(prefix + "model.txt").decode())
     if booster.num_feature() != len(metadata["features"]):
         raise ModelError(
-            f"model.txt at {store.url} has {booster.num_feature()} inputs, metadata.json lists "
+            f"model.txt at {where} has {booster.num_feature()} inputs, metadata.json lists "
             f"{len(metadata['features'])}; the folder is inconsistent"
         )
     return Model(str(metadata["model_id"]), booster, metadata)

@@ -69,6 +69,7 @@ def train_models(
         fit_booster=None if client is None else functools.partial(fit_distributed, client),
         progress=progress,
         on_skip=on_skip,
+        alerts=config.alerts,
     )
 
 

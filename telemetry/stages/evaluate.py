@@ -15,13 +15,18 @@ interval needs at least half the replicates defined, else it is None).
 Scores compared on the **same replicates** give a paired interval of their difference
 (:func:`bootstrap_intervals` ``differences``): "the model beats the baseline beyond the interval" means the
 lower end of ``model - baseline`` is above 0.
+
+Promotion (:func:`promotion_decision`): whether a newly trained model replaces the current one, from both
+models' validation PR-AUC on the same rows (the candidate's validation rows, see
+:func:`telemetry.stages.score.compare_on_validation`) and the rule ``train.promotion``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -32,13 +37,17 @@ from telemetry.contract.envelope import DAY_MS
 from telemetry.errors import ModelError
 
 __all__ = [
+    "PROMOTION_RULES",
     "BootstrapResult",
+    "PromotionRule",
     "add_intervals",
     "alert_threshold",
     "average_precision",
     "average_precision_ranked",
     "binary_metrics",
     "bootstrap_intervals",
+    "pr_auc",
+    "promotion_decision",
     "rankable",
     "replicate_metrics",
     "robot_day_groups",
@@ -66,6 +75,15 @@ def alert_threshold(scores: F64, weight: F64, robot_days: float, budget: float) 
     if not ok.any():
         return float(np.nextafter(s[0], np.inf))
     return float(s[np.flatnonzero(ok)[-1]])
+
+
+def pr_auc(y: I8, scores: F64, weight: F64) -> float | None:
+    """Weighted average precision (PR-AUC) of `scores`, as :func:`binary_metrics` reports it
+    (scikit-learn's ``average_precision_score`` with the example weights); None unless `y` holds both
+    classes."""
+    if not ((y == 1).any() and (y == 0).any()):
+        return None
+    return float(average_precision_score(y, scores, sample_weight=weight))
 
 
 def binary_metrics(
@@ -96,7 +114,7 @@ def binary_metrics(
         caught = caught[np.isfinite(caught)]
         lead = float(np.median(caught)) if len(caught) else None
     return {
-        "pr_auc": float(average_precision_score(y, scores, sample_weight=weight)) if both else None,
+        "pr_auc": pr_auc(y, scores, weight),
         "roc_auc": float(roc_auc_score(y, scores, sample_weight=weight)) if both else None,
         "prevalence": w_pos / w_all if w_all > 0 else None,
         "precision": tp / w_alert if w_alert > 0 else None,
@@ -328,3 +346,65 @@ def verdict(metrics: Mapping[str, Any]) -> str | None:
         f"this model does not beat {' nor '.join(what[n] for n in lost)} beyond the 90 % interval of the "
         f"difference ({metrics['test']['n_pos']} test positives): do not rely on it"
     )
+
+
+# ------------------------------------------------------------------------------------------ promotion
+
+PromotionRule = Literal["not_worse", "always", "manual"]
+"""``train.promotion``: when a newly trained model becomes the current one."""
+PROMOTION_RULES: tuple[str, ...] = get_args(PromotionRule)
+
+
+def promotion_decision(
+    candidate_valid_ap: float | None,
+    current_valid_ap: float | None,
+    rule: str,
+    *,
+    current_error: str | None = None,
+) -> tuple[bool, str]:
+    """``(promote, reason)``: whether a candidate model replaces the current one under `rule`.
+
+    Both PR-AUCs are measured on the same rows, the candidate's validation rows (cutoffs in
+    ``[valid_start, test_start)`` of its split, purged as in training). `current_valid_ap` is None when there
+    is no current model, NaN when the current model's PR-AUC is undefined on those rows; `current_error`
+    says why the current model cannot score them (e.g. another feature spec). A None or NaN
+    `candidate_valid_ap` is undefined.
+
+    - ``not_worse``: promote when there is no current model, when the current model cannot score the
+      candidate's features, or when ``candidate >= current`` (a tie promotes: the newer model has seen more
+      recent days). A candidate with an undefined PR-AUC is not promoted over a current model.
+    - ``always``: promote.
+    - ``manual``: never; the reason says to run ``telemetry models promote``.
+
+    Raises:
+        ValueError: an unknown rule.
+    """
+    if rule not in PROMOTION_RULES:
+        raise ValueError(f"promotion rule must be one of {', '.join(PROMOTION_RULES)} (got {rule!r})")
+    candidate = None if candidate_valid_ap is None or math.isnan(candidate_valid_ap) else candidate_valid_ap
+    no_current = current_valid_ap is None and current_error is None
+    current = None if current_valid_ap is None or math.isnan(current_valid_ap) else current_valid_ap
+    if current_error is not None:
+        compared = "current model cannot score the new features"
+    elif no_current:
+        compared = "no current model"
+    else:
+        compared = f"validation PR-AUC {_num(candidate)} vs current model's {_num(current)} on the same rows"
+    if rule == "manual":
+        return (
+            False,
+            f"train.promotion is manual ({compared}): promote by hand with `telemetry models promote`",
+        )
+    if rule == "always":
+        return True, f"train.promotion is always ({compared})"
+    if current_error is not None or no_current:
+        return True, compared
+    if candidate is None:
+        return False, compared
+    if current is None or candidate >= current:
+        return True, compared.replace(" vs ", " >= ")
+    return False, compared.replace(" vs ", " < ")
+
+
+def _num(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4g}"

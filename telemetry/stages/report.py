@@ -178,6 +178,27 @@ def _metrics_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
 
 
+def _events_table(metrics: Mapping[str, Any]) -> str:
+    """Event-level metrics (``events`` of the test and validation metrics), when the model has them."""
+    rows = {name: metrics[key]["events"] for name, key in (("test", "test"), ("validation", "valid"))
+            if isinstance(metrics.get(key, {}).get("events"), Mapping)}  # fmt: skip
+    if not rows:
+        return ""
+    keys = ["failures", "caught", "recall", "incidents", "false_incidents_per_robot_day", "precision",
+            "incidents_per_failure_caught"]  # fmt: skip
+    head = "".join(f"<th>{k}</th>" for k in [*keys, "median_lead_s"])
+    body = "".join(
+        f"<tr><th>{html.escape(name)}</th>"
+        + "".join(f"<td>{_fmt(m.get(k))}</td>" for k in keys)
+        + f"<td>{_fmt(m.get('lead_s', {}).get('median'))}</td></tr>"
+        for name, m in rows.items()
+    )
+    return (
+        "<p>Incidents (one per episode of risk, see docs/time-semantics.md) against the failures of the "
+        f"labelled days:</p><table><tr><th></th>{head}</tr>{body}</table>"
+    )
+
+
 def _intervals(metrics: Mapping[str, Any]) -> str:
     """Test PR-AUC of the model, the one-feature baseline and the prevalence with their 90 % intervals."""
     base = metrics.get("baselines", {})
@@ -223,6 +244,12 @@ def render_report(data: ReportData) -> str:
         for k in ("split", "params", "best_iteration", "rounds", "pos_weight")
         if k in data.metadata
     }
+    rule = data.metadata.get("threshold_rule") or {"alerts": data.metadata.get("alert_budget")}
+    budget = (
+        f"{_fmt(rule['incidents'])} incidents per robot-day (no suppression)"
+        if "incidents" in rule
+        else f"{_fmt(rule.get('alerts'))} alerts per robot-day"
+    )
     sentence = verdict(metrics)
     warning = f'<p style="color:#a00"><b>{html.escape(sentence)}</b></p>' if sentence else ""
     return f"""<!doctype html>
@@ -233,11 +260,11 @@ img{{max-width:100%;margin:4px}} pre{{background:#f6f6f6;padding:8px;font-size:1
 </head><body>
 <h1>Model <code>{html.escape(data.model_id)}</code> — target <code>{html.escape(data.target)}</code></h1>
 <p>Time split by days; alert threshold {_fmt(metrics["test"]["threshold"])} chosen on the validation days for
-{_fmt(data.metadata.get("alert_budget"))} alerts per robot-day. Prevalence baseline: PR-AUC = prevalence.
+{budget}. Prevalence baseline: PR-AUC = prevalence.
 One-feature baseline: <code>{html.escape(str(base.get("feature", "")))}</code>
 (direction {_fmt(base.get("direction"))}),
 test PR-AUC {_fmt(base.get("pr_auc"))}, ROC-AUC {_fmt(base.get("roc_auc"))}.</p>
-<h2>Metrics</h2>{warning}{_metrics_table(rows)}
+<h2>Metrics</h2>{warning}{_metrics_table(rows)}{_events_table(metrics)}
 <p>Brackets: 90 % bootstrap intervals over the test robot-days.</p>
 <img src="{_intervals(metrics)}" alt="PR-AUC intervals">
 <h2>Curves</h2><img src="{pr}" alt="PR curve"><img src="{roc}" alt="ROC curve">

@@ -3,13 +3,20 @@
 Scores of a :class:`Model` on a :class:`~telemetry.stages.train.FeatureSet` (:func:`score_features`): one row
 per example cutoff, ``robot_id``, ``cutoff`` (epoch ms UTC), ``risk`` (probability of a failure in
 ``(cutoff, cutoff + horizon]``, see :func:`telemetry.stages.train.predict_risk`), ``alert``
-(``risk >= threshold``), ``top_features`` (largest contributions, alerts only) and
-``label``/``failure_code``/``time_to_failure_s`` when the feature table has labels.
+(``risk >= threshold``), ``top_features`` (largest contributions, alerts only), ``model_id`` (the model that
+scored the row) and ``label``/``failure_code``/``time_to_failure_s`` when the feature table has labels.
 :mod:`telemetry.io.registry` loads models and writes scores.
+
+Comparison of two models for promotion (:func:`compare_on_validation`): both scored on exactly the
+candidate's validation rows (:func:`validation_rows`), PR-AUC weighted as in training
+(:func:`telemetry.stages.evaluate.pr_auc`); :mod:`telemetry.io.models` applies the rule and moves the
+pointer.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +24,31 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from telemetry._types import F64
+from telemetry._types import F64, I8, Bools
 from telemetry.errors import ModelError
-from telemetry.stages.train import FeatureColumn, FeatureSet, feature_matrix, predict_risk, top_contributions
+from telemetry.stages.evaluate import pr_auc
+from telemetry.stages.train import (
+    FeatureColumn,
+    FeatureSet,
+    TimeSplit,
+    feature_matrix,
+    nearest_positive_rows,
+    predict_risk,
+    split_masks,
+    target_labels,
+    top_contributions,
+)
 
-__all__ = ["Model", "check_compatible", "failure_catches", "score_features"]
+__all__ = [
+    "Model",
+    "ValidationRows",
+    "check_compatible",
+    "compare_on_validation",
+    "failure_catches",
+    "score_features",
+    "validation_pr_auc",
+    "validation_rows",
+]
 
 
 @dataclass(slots=True)
@@ -107,12 +134,137 @@ def score_features(model: Model, features: FeatureSet, *, top_k: int = 3) -> pd.
             "risk": risk,
             "alert": alert,
             "top_features": top,
+            "model_id": np.full(len(frame), model.model_id, dtype=object),
         }
     )
     for col in ("label", "failure_code", "time_to_failure_s"):
         if col in frame.columns:
             out[col] = frame[col].to_numpy()
     return out
+
+
+# ------------------------------------------------------------------------------------------ promotion
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRows:
+    """The rows of a :class:`FeatureSet` a model was validated on, with their labels and weights."""
+
+    mask: Bools
+    """Row mask over ``features.frame``."""
+    y: I8
+    """Labels of the model's target on those rows."""
+    weight: F64
+    target: str
+    valid_start: str
+    test_start: str
+
+
+def _epoch_ms(iso: str) -> int:
+    when = dt.datetime.fromisoformat(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+
+
+def validation_rows(features: FeatureSet, metadata: Mapping[str, Any]) -> ValidationRows:
+    """The rows of `features` that the model of `metadata` was validated on, as training chose them.
+
+    Time: rows with cutoff in ``[valid_start, test_start)`` of the model's split whose label window
+    ``(cutoff, cutoff + purge_s]`` ends before ``test_start`` (:func:`telemetry.stages.train.split_masks`),
+    labelled for the model's target (:func:`telemetry.stages.train.target_labels`: a failure-code target
+    drops the positives of other codes), and of the positives only each failure's nearest when the model was
+    fit so (``split.positive_rows``, :func:`telemetry.stages.train.nearest_positive_rows`).
+
+    Raises:
+        ModelError: the metadata has no split, or `features` are not the partitions the model was trained
+            on (keys and sha256 of ``features_used``): other rows would not be its validation rows.
+    """
+    split = metadata.get("split") or {}
+    if not all(k in split for k in ("valid_start", "test_start", "purge_s")):
+        raise ModelError(
+            f"model {metadata.get('model_id')} records no time split (metadata.json split.valid_start, "
+            "test_start, purge_s); retrain it with this version"
+        )
+    used = {(p["key"], p["sha256"]) for p in (metadata.get("features_used") or {}).get("partitions", [])}
+    have = {(p.key, p.sha256) for p in features.partitions}
+    if used != have:
+        raise ModelError(
+            f"the features under {features.url} are not the {len(used)} partitions model "
+            f"{metadata.get('model_id')} was trained on ({len(have - used)} other, {len(used - have)} "
+            "missing): its validation rows are only defined on its own training features"
+        )
+    frame = features.frame
+    masks = split_masks(
+        frame["cutoff"].to_numpy(dtype=np.int64),
+        TimeSplit(_epoch_ms(split["valid_start"]), _epoch_ms(split["test_start"])),
+        round(float(split["purge_s"]) * 1000),
+    )
+    y, keep = target_labels(frame, str(metadata["target"]))
+    if split.get("positive_rows", "all") == "nearest":
+        keep &= nearest_positive_rows(frame)
+    mask = masks["valid"] & keep
+    return ValidationRows(
+        mask,
+        y[mask],
+        frame["weight"].to_numpy(dtype=np.float64)[mask],
+        str(metadata["target"]),
+        str(split["valid_start"]),
+        str(split["test_start"]),
+    )
+
+
+def validation_pr_auc(model: Model, features: FeatureSet, rows: ValidationRows) -> float | None:
+    """`model`'s PR-AUC (weighted average precision, :func:`telemetry.stages.evaluate.pr_auc`) on `rows` of
+    `features`; None when the rows do not hold both classes.
+
+    Raises:
+        ModelError: `model` cannot score `features` (:func:`check_compatible`).
+    """
+    check_compatible(model, features)
+    if not ((rows.y == 1).any() and (rows.y == 0).any()):
+        return None
+    return pr_auc(rows.y, model.risk(features.frame.loc[rows.mask]), rows.weight)
+
+
+def compare_on_validation(candidate: Model, current: Model | None, features: FeatureSet) -> dict[str, Any]:
+    """Both models' PR-AUC on the candidate's validation rows of `features` (its training features).
+
+    Returns the comparison a promotion records: ``target``, ``valid_start``, ``test_start``, ``rows``,
+    ``positives``, ``candidate`` (``model_id``, ``pr_auc``) and ``current`` (None without a current model;
+    else ``model_id``, ``target``, ``pr_auc`` and ``error``: why it cannot score these features, e.g. another
+    feature spec, with ``pr_auc`` None). The current model is scored on the candidate's target labels.
+
+    Raises:
+        ModelError: `features` are not the candidate's training features, or the candidate cannot score
+            them (see :func:`validation_rows`, :func:`check_compatible`).
+    """
+    rows = validation_rows(features, candidate.metadata)
+    comparison: dict[str, Any] = {
+        "target": rows.target,
+        "valid_start": rows.valid_start,
+        "test_start": rows.test_start,
+        "rows": int(rows.mask.sum()),
+        "positives": int(rows.y.sum()),
+        "candidate": {
+            "model_id": candidate.model_id,
+            "pr_auc": validation_pr_auc(candidate, features, rows),
+        },
+        "current": None,
+    }
+    if current is not None:
+        entry: dict[str, Any] = {
+            "model_id": current.model_id,
+            "target": current.metadata.get("target"),
+            "pr_auc": None,
+            "error": None,
+        }
+        try:
+            entry["pr_auc"] = validation_pr_auc(current, features, rows)
+        except ModelError as exc:
+            entry["error"] = str(exc)
+        comparison["current"] = entry
+    return comparison
 
 
 def failure_catches(scores: pd.DataFrame, horizon_s: float) -> pd.DataFrame:

@@ -48,7 +48,7 @@ import yaml
 
 from telemetry._types import F64, I8, Bools
 from telemetry._version import __version__
-from telemetry.config import TelemetryConfig, TrainConfig, config_to_dict
+from telemetry.config import AlertsConfig, TelemetryConfig, TrainConfig, config_to_dict
 from telemetry.contract.envelope import DAY_MS
 from telemetry.contract.layout import DayKey
 from telemetry.errors import ModelError
@@ -61,6 +61,7 @@ from telemetry.stages.evaluate import (
     rankable,
     robot_day_groups,
 )
+from telemetry.stages.incidents import event_metrics, failures_from_labels, incident_threshold, incidents
 from telemetry.stages.labels import EXAMPLE_COLUMNS
 from telemetry.stages.report import ReportData, render_report
 
@@ -84,6 +85,8 @@ __all__ = [
     "feature_matrix",
     "fit_model",
     "lightgbm_params",
+    "model_id_for",
+    "nearest_positive_rows",
     "predict_risk",
     "sampled_negatives",
     "smoothed",
@@ -322,6 +325,31 @@ def target_labels(frame: pd.DataFrame, target: str) -> tuple[I8, Bools]:
     is_target = (label == 1) & (code == target)
     keep = (label == 0) | is_target
     return is_target.astype(np.int8), keep
+
+
+def nearest_positive_rows(frame: pd.DataFrame) -> Bools:
+    """Rows a fit keeps with ``train.positive_rows: nearest``: every row labelled 0 and, of the rows labelled
+    1 that name one failure (same ``robot_id`` and ``cutoff + time_to_failure_s``, to the millisecond), the
+    one with the smallest ``time_to_failure_s`` (the failure's last cutoff before it; the earliest row on a
+    tie). Grid-mode labels mark every cutoff whose horizon holds the failure, most of them before any
+    precursor; the nearest alone is what event mode trains on: a model of the imminent failure."""
+    label = frame["label"].to_numpy(dtype=np.int8)
+    keep: Bools = np.asarray(label == 0, dtype=bool)
+    pos = np.flatnonzero(label == 1)
+    if len(pos) == 0:
+        return keep
+    ttf_ms = np.round(frame["time_to_failure_s"].to_numpy(dtype=np.float64)[pos] * 1000).astype(np.int64)
+    rows = pd.DataFrame(
+        {
+            "robot": frame["robot_id"].to_numpy(dtype=object)[pos],
+            "failure": frame["cutoff"].to_numpy(dtype=np.int64)[pos] + ttf_ms,
+            "ttf": ttf_ms,
+            "row": pos,
+        }
+    )
+    nearest = rows.sort_values(["robot", "failure", "ttf", "row"]).drop_duplicates(["robot", "failure"])
+    keep[nearest["row"].to_numpy(dtype=np.int64)] = True
+    return keep
 
 
 MODES = "modes"
@@ -756,7 +784,34 @@ class TrainedModel:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _model_id(target: str, features: FeatureSet, train: TrainConfig, split: TimeSplit) -> str:
+def model_id_for(
+    target: str,
+    features: FeatureSet,
+    train: TrainConfig,
+    alerts: AlertsConfig,
+    *,
+    valid_start: dt.date | dt.datetime | None = None,
+    test_start: dt.date | dt.datetime | None = None,
+) -> str:
+    """The id :func:`evaluated_models` gives the model of `target` on `features` (a hash of its inputs),
+    known before any fit: a caller can skip a model that is already stored."""
+    split = time_split(
+        features.dates,
+        train.valid_fraction,
+        train.test_fraction,
+        valid_start=valid_start,
+        test_start=test_start,
+    )
+    return _model_id(target, features, train, split, alerts)
+
+
+def _model_id(
+    target: str, features: FeatureSet, train: TrainConfig, split: TimeSplit, alerts: AlertsConfig
+) -> str:
+    # the incident rule joins the hash only when it sets the threshold (ids of other models are unchanged)
+    incident_rule = []
+    if train.incident_budget is not None:
+        incident_rule = [[train.incident_budget, alerts.hysteresis, alerts.quiet_s]]
     text = json.dumps(
         [
             target,
@@ -770,6 +825,8 @@ def _model_id(target: str, features: FeatureSet, train: TrainConfig, split: Time
             [train.alert_budget],
             split.spans(),
             __version__,
+            *incident_rule,
+            *([train.positive_rows] if train.positive_rows != "all" else []),
         ],
         sort_keys=True,
         default=str,
@@ -800,6 +857,61 @@ def _rounds_metadata(fitted: FittedModel, train: TrainConfig) -> dict[str, Any] 
     }
 
 
+def cutoff_scores(frame: pd.DataFrame, risk: F64) -> pd.DataFrame:
+    """``robot_id``, ``cutoff``, ``risk`` of the rows of `frame` (one row per robot and cutoff: the highest
+    risk where an event-mode positive shares its grid cutoff with another row), the input of
+    :func:`telemetry.stages.incidents.incidents`."""
+    out = pd.DataFrame(
+        {
+            "robot_id": frame["robot_id"].to_numpy(dtype=object),
+            "cutoff": frame["cutoff"].to_numpy(dtype=np.int64),
+            "risk": np.asarray(risk, dtype=np.float64),
+        }
+    )
+    if out.duplicated(["robot_id", "cutoff"]).any():
+        out = out.groupby(["robot_id", "cutoff"], sort=True)["risk"].max().reset_index()
+    return out
+
+
+def split_risk(
+    frame: pd.DataFrame,
+    split_rows: Bools,
+    scored: Bools,
+    risk_scored: F64,
+    booster: lgb.Booster,
+    columns: Sequence[FeatureColumn],
+    logit_offset: float,
+) -> F64:
+    """The risk of every row of `split_rows` (in frame order): `risk_scored` for the rows in `scored` (a
+    subset), predicted for the others (the positives of other failure codes a code target left out)."""
+    out = np.full(len(frame), np.nan)
+    out[scored] = risk_scored
+    extra = split_rows & ~scored
+    if extra.any():
+        out[extra] = predict_risk(booster, feature_matrix(frame.loc[extra], columns), logit_offset)
+    return out[split_rows]
+
+
+def split_events(
+    scores: pd.DataFrame,
+    rows: pd.DataFrame,
+    target: str,
+    *,
+    threshold: float,
+    alerts: AlertsConfig,
+    horizon_s: float,
+    robot_days: float,
+) -> dict[str, Any]:
+    """Event-level metrics (:func:`telemetry.stages.incidents.event_metrics`) of the incidents of `scores`
+    at `threshold` (no suppression: training sees no events) against the failures the labels of `rows`
+    point at (:func:`telemetry.stages.incidents.failures_from_labels`; a failure-code target: that code's)."""
+    failures = failures_from_labels(rows)
+    if target != ANY:
+        failures = failures.loc[(failures["code"] == target).to_numpy(dtype=bool)].reset_index(drop=True)
+    found = incidents(scores, threshold=threshold, alerts=alerts)
+    return event_metrics(found, failures, horizon_s=horizon_s, robot_days=robot_days)
+
+
 def evaluated_models(
     features: FeatureSet,
     train: TrainConfig,
@@ -813,6 +925,7 @@ def evaluated_models(
     fit_booster: BoosterFit | None = None,
     progress: Callable[[str], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    alerts: AlertsConfig | None = None,
 ) -> list[TrainedModel]:
     """Fit, evaluate and report one model per target (``train.targets`` by default).
 
@@ -833,8 +946,22 @@ def evaluated_models(
         fit_booster: boost elsewhere (a Dask cluster) instead of here; validation and test rows are
             evaluated here either way.
         progress: hears one line per step.
+        alerts: the ``alerts`` section: how incidents are made when ``train.incident_budget`` sets the
+            threshold (default: the defaults).
+
+    The alert threshold: with ``train.incident_budget`` null (the default), the lowest risk whose alerts
+    (validation rows at or above it) stay within ``train.alert_budget`` per robot-day
+    (:func:`telemetry.stages.evaluate.alert_threshold`). With ``train.incident_budget`` set,
+    :func:`telemetry.stages.incidents.incident_threshold` on every validation row of the split (robot,
+    cutoff, risk; positives of other failure codes included, as deployment scores every cutoff), without
+    suppression (training sees no events); ``metrics.valid.events`` and ``metrics.test.events`` then hold the
+    event-level metrics of the incidents at that threshold against the failures the labels point at. Those
+    need grid-mode features (every cutoff a row; event-mode tables hold one positive per failure and no
+    cutoff near one); nothing in a feature table records its labels mode, so they are computed whenever
+    the incident budget is set.
     """
     say = progress or (lambda _m: None)
+    alerts = alerts or AlertsConfig()
     frame = features.frame
     tc = train
     ref_config = dict(feature_config)
@@ -854,6 +981,8 @@ def evaluated_models(
     for target in chosen:
         started = time.perf_counter()
         y_all, keep = target_labels(frame, target)
+        if tc.positive_rows == "nearest":
+            keep &= nearest_positive_rows(frame)
         tr, va, te = masks["train"] & keep, masks["valid"] & keep, masks["test"] & keep
         fit_rows, fit_weight = sampled_negatives(
             y_all[tr], weight_all[tr], tc.negatives_per_positive, tc.seed
@@ -899,13 +1028,33 @@ def evaluated_models(
         booster = lgb.Booster(model_str=text)
         risk_va = predict_risk(booster, x_va, fitted.logit_offset)
         risk_te = predict_risk(booster, x_te, fitted.logit_offset)
-        threshold = alert_threshold(risk_va, w_va, robot_days["valid"], tc.alert_budget)
+        if tc.incident_budget is None:
+            threshold = alert_threshold(risk_va, w_va, robot_days["valid"], tc.alert_budget)
+            threshold_rule = {"alerts": tc.alert_budget}
+        else:
+            scores = {
+                name: cutoff_scores(
+                    frame.loc[masks[name]],
+                    split_risk(frame, masks[name], scored, risk_s, booster, columns, fitted.logit_offset),
+                )
+                for name, scored, risk_s in (("valid", va, risk_va), ("test", te, risk_te))
+            }
+            threshold = incident_threshold(
+                scores["valid"], budget=tc.incident_budget, robot_days=robot_days["valid"], alerts=alerts
+            )
+            threshold_rule = {"incidents": tc.incident_budget}
         metrics: dict[str, Any] = {
             "target": target,
             "test": binary_metrics(y_te, risk_te, w_te, threshold, robot_days["test"], ttf_all[te]),
             "valid": binary_metrics(y_va, risk_va, w_va, threshold, robot_days["valid"], ttf_all[va]),
             "per_mode": {},
         }
+        if tc.incident_budget is not None:
+            for name in ("valid", "test"):
+                metrics[name]["events"] = split_events(
+                    scores[name], frame.loc[masks[name]], target, threshold=threshold, alerts=alerts,
+                    horizon_s=horizon_s, robot_days=robot_days[name],
+                )  # fmt: skip
         codes = frame["failure_code"].to_numpy(dtype=object)[te]
         for code in sorted({str(c) for c in codes[y_te == 1] if c is not None}):
             m = (y_te == 0) | (codes == code)
@@ -955,7 +1104,7 @@ def evaluated_models(
             }
             for i, top in zip(top_idx, contributions, strict=True)
         ]
-        model_id = _model_id(target, features, tc, split)
+        model_id = _model_id(target, features, tc, split, alerts)
         metadata: dict[str, Any] = {
             "model_id": model_id,
             "target": target,
@@ -973,6 +1122,12 @@ def evaluated_models(
             "pos_weight": fitted.pos_weight,
             "logit_offset": fitted.logit_offset,
             "threshold": threshold,
+            "threshold_rule": threshold_rule,
+            **(
+                {"incidents": {"hysteresis": alerts.hysteresis, "quiet_s": alerts.quiet_s}}
+                if tc.incident_budget is not None
+                else {}
+            ),
             "alert_budget": tc.alert_budget,
             "distributed": fit_booster is not None,
             "split": {
@@ -980,6 +1135,7 @@ def evaluated_models(
                 "robot_days": robot_days,
                 "rows": describe_split(frame, {k: v & keep for k, v in masks.items()}),
                 "purge_s": horizon_s,
+                "positive_rows": tc.positive_rows,
                 "fit_rows": {
                     "rows": int(tr.sum()),
                     "of": n_train_rows,

@@ -219,6 +219,14 @@ spec:
         {{- with include "telemetry.credentialsEnv" . }}
         {{- . | nindent 8 }}
         {{- end }}
+        {{- with .Values.alerts.webhook.existingSecret }}
+        # the alert webhook URL (a secret: it often embeds a token); telemetry reads TELEMETRY__SECTION__KEY
+        - name: TELEMETRY__ALERTS__WEBHOOK_URL
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: {{ $.Values.alerts.webhook.urlKey }}
+        {{- end }}
       resources:
         {{- toYaml .Values.run.resources | nindent 8 }}
       securityContext:
