@@ -10,8 +10,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telemetry.cli import main
 from telemetry.config import load_config
@@ -24,6 +27,7 @@ from telemetry.run import loop
 from telemetry.run.pipeline import run_features
 from telemetry.sim.faults import FaultRates
 from telemetry.sim.fleet import FleetSpec, simulate_fleet
+from telemetry.stages.incidents import event_metrics
 
 START = dt.date(2026, 11, 2)
 DAYS = 5
@@ -181,3 +185,47 @@ def test_manual_promotion_leaves_the_current_model(
     assert "not promoted" in text and "telemetry models promote" in text
     after = current_model(Store(str(out)))
     assert after is not None and after["model_id"] == current["model_id"]
+
+
+DAY_MS = 86_400_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 2 * 288 - 1)), max_size=12, unique=True),
+    st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 2 * 288 - 1)), max_size=8, unique=True),
+)
+def test_day_events_of_consecutive_days_add_up_to_the_whole(
+    opened: list[tuple[str, int]], failed: list[tuple[str, int]]
+) -> None:
+    # two days in 5-minute steps; every incident and failure counted on the day it happened
+    step = 300_000
+    found = pd.DataFrame(
+        {
+            "robot_id": [r for r, _ in opened],
+            "opened": np.array([i * step for _, i in opened], dtype=np.int64),
+            "suppressed": np.zeros(len(opened), dtype=bool),
+        }
+    )
+    failures = pd.DataFrame(
+        {
+            "robot_id": [r for r, _ in failed],
+            "ts": np.array([i * step + 1 for _, i in failed], dtype=np.int64),
+            "code": ["X"] * len(failed),
+        }
+    )
+    whole = event_metrics(found, failures, horizon_s=900.0, robot_days=4)
+    days = [
+        loop.day_events(
+            found,
+            found[(found["opened"] >= d * DAY_MS) & (found["opened"] < (d + 1) * DAY_MS)],
+            failures,
+            day_start=d * DAY_MS,
+            horizon_s=900.0,
+            robot_days=2,
+        )
+        for d in (0, 1)
+    ]
+    for key in ("failures", "caught", "incidents", "true_incidents", "false_incidents"):
+        assert sum(int(d[key] or 0) for d in days) == int(whole[key] or 0), key
+    assert sorted(x for d in days for x in d["lead_times_s"]) == sorted(whole["lead_times_s"])

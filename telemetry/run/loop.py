@@ -50,7 +50,16 @@ from telemetry.stages.incidents import event_metrics, incidents
 from telemetry.stages.score import Model, score_features
 from telemetry.stages.train import FeatureSet
 
-__all__ = ["DayScore", "TrainResult", "day_line", "loop_target", "score_day", "score_days", "train_span"]
+__all__ = [
+    "DayScore",
+    "TrainResult",
+    "day_events",
+    "day_line",
+    "loop_target",
+    "score_day",
+    "score_days",
+    "train_span",
+]
 
 Progress = Callable[[str], None]
 
@@ -205,6 +214,50 @@ def _day_features(
     return today, both
 
 
+_FAILURE_SIDE = ("failures", "caught", "recall", "lead_s", "lead_times_s")
+
+
+def day_events(
+    incidents_read: pd.DataFrame,
+    incidents_of_day: pd.DataFrame,
+    failures: pd.DataFrame,
+    *,
+    day_start: int,
+    horizon_s: float,
+    robot_days: int,
+) -> dict[str, Any]:
+    """Event-level figures of the UTC day ``[day_start, day_start + 1 day)`` (epoch ms), each thing counted
+    on the day it happened, so that the figures of consecutive days add up:
+
+    - its **failures** (``ts`` in the day) and whether an incident caught them: any of `incidents_read`
+      (those of the day before count: an incident opened at 23:58 catches a failure at 00:01), with the lead
+      times (:func:`telemetry.stages.incidents.event_metrics`);
+    - its **incidents** (`incidents_of_day`, opened in the day), true or false against `failures` (of the days
+      read; a failure after the day's end is not known yet, so an incident in the day's last horizon is
+      judged on what is known).
+
+    Returns :func:`~telemetry.stages.incidents.event_metrics`' keys, ``per_code`` merged the same way.
+    """
+    on_day = failures[(failures["ts"] >= day_start) & (failures["ts"] < day_start + DAY_MS)]
+    by_failure = event_metrics(incidents_read, on_day, horizon_s=horizon_s, robot_days=robot_days)
+    by_incident = event_metrics(incidents_of_day, failures, horizon_s=horizon_s, robot_days=robot_days)
+    merged = {**by_incident, **{key: by_failure[key] for key in _FAILURE_SIDE}}
+    caught = int(merged["caught"] or 0)
+    merged["incidents_per_failure_caught"] = merged["incidents"] / caught if caught else None
+    codes = sorted(set(by_failure["per_code"]) | set(by_incident["per_code"]))
+    merged["per_code"] = {
+        code: {
+            **{key: (by_failure["per_code"].get(code) or {}).get(key) for key in _FAILURE_SIDE},
+            "true_incidents": (by_incident["per_code"].get(code) or {}).get("true_incidents", 0),
+        }
+        for code in codes
+    }
+    for entry in merged["per_code"].values():
+        entry["failures"] = entry["failures"] or 0
+        entry["caught"] = entry["caught"] or 0
+    return merged
+
+
 def score_day(
     out: Store, config: TelemetryConfig, model: Model, date: dt.date, *, force: bool = False
 ) -> DayScore | None:
@@ -238,19 +291,18 @@ def score_day(
     opened_today = alerts_opened_on(found_incidents, date)
     write_alerts(out, fleet, date, opened_today.reset_index(drop=True))
 
-    failures = events[
-        (events["kind"] == config.labels.failure_kind) & (events["ts"] >= lo) & (events["ts"] < lo + DAY_MS)
-    ][["robot_id", "ts", "code"]]
+    failures = events[events["kind"] == config.labels.failure_kind][["robot_id", "ts", "code"]]
     robot_days = len(today.partitions)
     figures: dict[str, Any] = {
         "robot_days": robot_days,
         "cutoffs": int(on_day.sum()),
         "incidents": len(opened_today),
         "suppressed": int(opened_today["suppressed"].sum()),
-        "events": event_metrics(
-            found_incidents, failures, horizon_s=config.labels.horizon_s, robot_days=robot_days
+        "events": day_events(
+            found_incidents, opened_today, failures, day_start=lo, horizon_s=config.labels.horizon_s,
+            robot_days=robot_days,
         ),
-    }
+    }  # fmt: skip
     out.write_bytes(
         scored_day_key(fleet, date),
         json.dumps(
