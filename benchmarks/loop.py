@@ -89,7 +89,13 @@ def collect(out: Path, fleet: str, runs: list[dict[str, Any]]) -> dict[str, Any]
             }
         )
     history = _json_lines(out / "models" / "promotions.jsonl")
-    scored = [d["figures"] for d in days if d["figures"]]
+    totals, per_code = totals_of([d["figures"] for d in days if d["figures"]])
+    return {"days": days, "promotions": history, "totals": totals, "per_code": per_code}
+
+
+def totals_of(scored: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Totals and per-code totals over the figures of scored days (``incidents`` are the alerted ones, as
+    in :func:`telemetry.stages.incidents.event_metrics`; ``suppressed`` apart)."""
     totals: dict[str, Any] = {"robot_days": sum(f["robot_days"] for f in scored)}
     for key in ("failures", "caught", "incidents", "true_incidents", "false_incidents", "suppressed"):
         totals[key] = sum(int(f["events"].get(key) or 0) for f in scored)
@@ -121,7 +127,20 @@ def collect(out: Path, fleet: str, runs: list[dict[str, Any]]) -> dict[str, Any]
     totals["false_incidents_per_robot_day"] = (
         round(totals["false_incidents"] / totals["robot_days"], 3) if totals["robot_days"] else None
     )
-    return {"days": days, "promotions": history, "totals": totals, "per_code": per_code}
+    return totals, per_code
+
+
+def _totals_line(t: dict[str, Any]) -> str:
+    p = t["precursor_modes"]
+    return (
+        f"{t['robot_days']} robot-days, {t['incidents']} alerted incidents "
+        f"(and {t['suppressed']} suppressed), "
+        f"{t['caught']} of {t['failures']} failures caught (median lead {_f(t['median_lead_s'], '.0f')} s), "
+        f"{t['false_incidents']} false incidents ({_f(t['false_incidents_per_robot_day'])} per robot-day), "
+        f"{_f(t['incidents_per_failure_caught'])} incidents per failure caught; precursor modes "
+        f"{p['caught']} of {p['failures']} caught, {_f(p['incidents_per_failure_caught'])} incidents per "
+        "failure caught"
+    )
 
 
 def _f(value: Any, fmt: str = ".2f") -> str:
@@ -151,18 +170,19 @@ def render(doc: dict[str, Any]) -> str:
             + f" | {ev.get('failures', '–')} | {ev.get('caught', '–')} | {_f(lead, '.0f')} | "
             f"{_f(ev.get('false_incidents_per_robot_day'))} | {day['seconds']:.0f} |"
         )
-    t = doc["result"]["totals"]
-    p = t["precursor_modes"]
+    t, _ = totals_of([d["figures"] for d in doc["result"]["days"] if d["figures"]])
+    lines += ["", f"All scored days: {_totals_line(t)}.", "", "Per model in force:", ""]
+    models = dict.fromkeys(d["model_id"] for d in doc["result"]["days"] if d["model_id"])
+    for model_id in models:
+        scored = [d for d in doc["result"]["days"] if d["model_id"] == model_id]
+        dates = f"{scored[0]['date']}..{scored[-1]['date']}"
+        model_totals, _ = totals_of([d["figures"] for d in scored])
+        lines.append(f"- `{model_id}` ({dates}): {_totals_line(model_totals)}.")
     lines += [
         "",
-        f"Scored days: {t['robot_days']} robot-days, {t['incidents']} incidents "
-        f"({t['suppressed']} suppressed), "
-        f"{t['caught']} of {t['failures']} failures caught (median lead {_f(t['median_lead_s'], '.0f')} s), "
-        f"{t['false_incidents']} false incidents ({_f(t['false_incidents_per_robot_day'])} per robot-day), "
-        f"{_f(t['incidents_per_failure_caught'])} incidents per failure caught. Precursor modes: "
-        f"{p['caught']} of {p['failures']} caught, {_f(p['incidents_per_failure_caught'])} incidents per "
-        "failure "
-        "caught (their true incidents plus every false one).",
+        "Precursor modes: "
+        + ", ".join(PRECURSOR_MODES)
+        + "; their incidents per failure caught count their true incidents and every false one.",
         "",
         "| failure code | failures | caught | median lead s |",
         "|---|---|---|---|",
