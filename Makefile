@@ -26,6 +26,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# two pytest-xdist workers (CI has 2 cores); a test file with a module-scoped fixture runs on one worker
+# (tests/conftest.py). `make unit PYTEST_ARGS=...` replaces this, e.g. PYTEST_ARGS="-n 0 tests/test_x.py".
+PYTEST_ARGS ?= -n 2
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

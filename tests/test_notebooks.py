@@ -25,7 +25,7 @@ KERNEL = "telemetry-tests"
 TIMEOUT_S = 240  # per cell; the whole notebook should take well under two minutes
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # cheap: under xdist each worker writes its own
 def kernel_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A JUPYTER_PATH holding one kernel spec: this venv's python running ipykernel."""
     path = tmp_path_factory.mktemp("jupyter")

@@ -88,7 +88,8 @@ def test_fleet_on_real_processes_with_late_upload_and_as_of(
 def test_killing_a_worker_mid_run_still_gives_complete_correct_outputs(
     dask_cluster_address: Any, s3_bucket_url: str, s3_config: S3Config, tmp_path: Path
 ) -> None:
-    spec = FleetSpec(robots=3, days=3, hours=4, seed=8, failure_rate=30, faults=FaultRates(late_upload=0.0))
+    # 9 robot-days: 9 extract and 9 features tasks, ~1 s each; the kill comes when 2 are done
+    spec = FleetSpec(robots=3, days=3, hours=2, seed=8, failure_rate=30, faults=FaultRates(late_upload=0.0))
     raw = Store(s3_bucket_url, s3_config)
     out = Store(s3_bucket_url.rsplit("/", 1)[0] + "/out", s3_config)
     simulate_fleet(spec, raw.write_bytes)

@@ -250,8 +250,18 @@ def _train(out: Store, config: TelemetryConfig = CONFIG, **kwargs: Any) -> Any:
     return model
 
 
-def test_precursors_are_learned_and_post_failure_signals_carry_nothing(precursor_out: Store) -> None:
-    model = _train(precursor_out)
+@pytest.fixture(scope="module")
+def precursor_model(precursor_out: Store) -> stage.TrainedModel:
+    """``_train(precursor_out)``: the `any` model with CONFIG, trained once for the tests that only read it
+    (none of them changes it)."""
+    model: stage.TrainedModel = _train(precursor_out)
+    return model
+
+
+def test_precursors_are_learned_and_post_failure_signals_carry_nothing(
+    precursor_model: stage.TrainedModel,
+) -> None:
+    model = precursor_model
     test = model.metrics["test"]
     assert test["n_pos"] >= 10
     assert test["pr_auc"] > 0.3 > 10 * test["prevalence"]
@@ -283,8 +293,8 @@ def test_precursors_are_learned_and_post_failure_signals_carry_nothing(precursor
     assert model.metrics["valid"]["alerts_per_robot_day"] <= CONFIG.train.alert_budget + 1e-9
 
 
-def test_training_is_deterministic(precursor_out: Store) -> None:
-    first, second = _train(precursor_out), _train(precursor_out)
+def test_training_is_deterministic(precursor_out: Store, precursor_model: stage.TrainedModel) -> None:
+    first, second = precursor_model, _train(precursor_out)  # two separate fits of the same features
     assert first.model_id == second.model_id
     assert first.model_text == second.model_text
     assert first.metrics == second.metrics
@@ -339,8 +349,10 @@ def test_per_code_target_and_artifacts(precursor_out: Store, tmp_path: Path) -> 
     assert loaded.booster.num_trees() == meta["best_iteration"]
 
 
-def test_score_grid_days_and_refuse_mismatched_features(precursor_out: Store, tmp_path: Path) -> None:
-    model = _train(precursor_out)
+def test_score_grid_days_and_refuse_mismatched_features(
+    precursor_out: Store, precursor_model: stage.TrainedModel, tmp_path: Path
+) -> None:
+    model = precursor_model
     url = write_model(Store(str(tmp_path / "models")), model)
     # new days: features on the grid, no negative subsampling (deployment)
     grid_config = load_config(env={}, overrides=[*OVERRIDES[1:], "labels.mode=grid"])
@@ -361,9 +373,9 @@ def test_score_grid_days_and_refuse_mismatched_features(precursor_out: Store, tm
     code = main(["score", "--model", url, "--features", scored_out.url, "--out", str(tmp_path / "s")])
     assert code == 0
     assert list((tmp_path / "s" / "scores" / loaded.model_id).rglob("*.parquet"))
-    other = Store(str(tmp_path / "other"))
+    other = Store(str(tmp_path / "other"))  # one robot-day is enough to be refused
     other_config = load_config(env={}, overrides=["features.windows_s=[10]", "labels.mode=grid"])
-    run_features(raw, other, other_config, fleet=other_config.fleet, start=last, end=last)
+    run_features(raw, other, other_config, fleet=CONFIG.fleet, start=last, end=last, robots=["amr-0001"])
     with pytest.raises(ModelError, match="does not match the features"):
         score_features(loaded, read_features(other, other_config.fleet))
 
