@@ -2,8 +2,9 @@
 
 The public API is what ``__all__`` lists; everything else is internal. ``docs/api.md`` walks through it
 with examples that the tests execute. The names, in data-flow order (configuration, raw data, the pure
-stages, fleet runs, outputs, models, data sources), and the module each comes from are the one table
-``_EXPORTS`` below: ``__all__``, ``dir(telemetry)`` and the lazy attribute lookup are derived from it.
+stages, fleet runs, outputs, models, the deployed loop, data sources), and the module each comes from are
+the one table ``_EXPORTS`` below: ``__all__``, ``dir(telemetry)`` and the lazy attribute lookup are derived
+from it.
 
 Every name is imported on first use, so ``import telemetry`` loads neither pandas nor Dask, LightGBM,
 fsspec or matplotlib (Dask workers import the package to unpickle tasks; the command line starts fast).
@@ -82,6 +83,20 @@ _EXPORTS: dict[str, str] = {
     "Model": "telemetry.stages.score",
     "score_features": "telemetry.stages.score",
     "failure_catches": "telemetry.stages.score",
+    # the deployed loop: train and promote, score days into incidents and alerts, event-level figures
+    "train_stage": "telemetry.run.loop",
+    "score_days": "telemetry.run.loop",
+    "DayScore": "telemetry.run.loop",
+    "TrainResult": "telemetry.run.loop",
+    "incidents": "telemetry.stages.incidents",
+    "event_metrics": "telemetry.stages.incidents",
+    "incident_threshold": "telemetry.stages.incidents",
+    "read_alerts": "telemetry.io.alerts",
+    "current_model": "telemetry.io.models",
+    "list_models": "telemetry.io.models",
+    "promote": "telemetry.io.models",
+    "promotion_history": "telemetry.io.models",
+    "AlertDeliveryError": "telemetry.errors",
     # data sources: a synthetic fleet, tabular (CSV) telemetry
     "simulate_fleet": "telemetry.sim.fleet",
     "FleetSpec": "telemetry.sim.fleet",

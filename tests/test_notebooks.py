@@ -38,12 +38,13 @@ def kernel_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_the_four_notebooks_exist() -> None:
+def test_the_five_notebooks_exist() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_explore_raw.ipynb",
         "02_alignment_and_windows.ipynb",
         "03_train_and_evaluate.ipynb",
         "04_scale_out.ipynb",
+        "05_operate.ipynb",
     ]
 
 
