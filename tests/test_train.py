@@ -27,9 +27,11 @@ from telemetry.run.pipeline import run_features
 from telemetry.run.train import train_models
 from telemetry.sim.faults import FaultRates
 from telemetry.sim.fleet import FleetSpec, simulate_fleet
+from telemetry.stages import report as report_stage
 from telemetry.stages import train as stage
 from telemetry.stages.evaluate import average_precision
-from telemetry.stages.incidents import failures_from_labels, incident_threshold
+from telemetry.stages.incidents import failures_from_labels, incident_threshold, incidents
+from telemetry.stages.report import IncidentTimeline, timeline_windows
 from telemetry.stages.score import failure_catches, score_features
 
 DAYS = 4
@@ -491,6 +493,42 @@ def test_incident_budget_sets_the_threshold_and_adds_event_metrics(
     assert model.metrics["valid"]["events"]["incidents_per_robot_day"] <= 2.0
     json.dumps(model.metrics, allow_nan=False)
     assert "incidents per robot-day" in model.report_html
+    # the report: one timeline per robot-window around up to 4 test failures, instead of the kept-row plots
+    html = model.report_html
+    assert "<h2>Timeline per robot: risk, incidents, failures</h2>" in html
+    assert html.count('alt="incident timeline"') == min(4, events["failures"])
+    assert 'alt="risk timeline"' not in html and "Risk around test failures" not in html
+    assert not re.search(r'(src|href)="https?://', html)
+
+
+def test_timeline_windows_pick_caught_failures_of_longest_lead_then_missed_ones() -> None:
+    """Two windows of caught failures (longest lead first), then the earliest missed ones; without failures
+    the unsuppressed incidents of highest peak; the report draws one image per window."""
+    minute = m = 60_000
+    scores = pd.DataFrame({"robot_id": ["a"] * 60 + ["b"] * 60, "cutoff": [i * minute for i in range(60)] * 2,
+                           "risk": np.r_[np.linspace(0.01, 0.9, 60), np.full(60, 0.02)]})  # fmt: skip
+    config = TelemetryConfig()
+    found = incidents(scores, threshold=0.5, alerts=config.alerts)
+    opened = int(found["opened"].iloc[0])
+    failures = pd.DataFrame({"robot_id": ["a", "a", "b", "b", "b"],
+                             "ts": [opened + minute, opened + 4 * minute, 10 * minute, 5 * minute, 50 * m],
+                             "code": ["E1", "E2", "E3", "E4", "E5"]})  # fmt: skip
+    tl = IncidentTimeline(scores, found, failures, threshold=0.5, hysteresis=0.5, horizon_s=300.0)
+    windows = timeline_windows(tl)
+    assert [(r, t) for r, t, _ in windows] == [("a", opened + 4 * minute), ("a", opened + minute),
+                                              ("b", 5 * minute), ("b", 10 * minute)]  # fmt: skip
+    assert "E2 caught, lead 4.0 min" in windows[0][2] and "E4 missed" in windows[2][2]
+    no_failures = IncidentTimeline(
+        scores, found, failures.iloc[:0], threshold=0.5, hysteresis=0.5, horizon_s=300.0
+    )
+    assert [(r, t) for r, t, _ in timeline_windows(no_failures)] == [("a", int(found["peak_cutoff"].iloc[0]))]
+    # drawn: an incident still open at the end (closed null) and a suppressed one (hatched) among them
+    assert found["closed"].isna().all()
+    muted = found.assign(robot_id="b", suppressed=True)
+    both = IncidentTimeline(scores, pd.concat([found, muted], ignore_index=True), failures, threshold=0.5,
+                            hysteresis=0.5, horizon_s=300.0)  # fmt: skip
+    images = report_stage._incident_timelines(both)
+    assert len(images) == 4 and all(src.startswith("data:image/png;base64,") for src in images)
 
 
 @settings(max_examples=60, deadline=None)

@@ -3,6 +3,10 @@
 Plots: precision-recall and ROC curves on the test days (model, one-feature baseline, prevalence),
 importance by gain, risk around a few test failures, and calibration. Tables: metrics per split and per
 failure mode, and the largest per-feature contributions of the top alerts.
+
+With incidents (``train.incident_budget`` set: :class:`IncidentTimeline`), the risk section instead shows a
+timeline per robot around a few test failures: the risk of every test cutoff, the threshold and the
+hysteresis level, the incidents as spans and the failures (caught or missed) as vertical lines.
 """
 
 from __future__ import annotations
@@ -18,14 +22,34 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from telemetry._types import F64
 from telemetry.stages.evaluate import verdict
+from telemetry.stages.incidents import caught_failures
 
-__all__ = ["ReportData", "render_report"]
+__all__ = ["IncidentTimeline", "ReportData", "render_report"]
+
+
+@dataclass(slots=True)
+class IncidentTimeline:
+    """The test days as deployment sees them (all times epoch ms UTC): the risk of every test cutoff, not
+    only the rows the fit kept."""
+
+    scores: pd.DataFrame
+    """``robot_id``, ``cutoff``, ``risk``: every test row (:func:`telemetry.stages.train.cutoff_scores`)."""
+    incidents: pd.DataFrame
+    """:func:`telemetry.stages.incidents.incidents` of `scores` at `threshold`."""
+    failures: pd.DataFrame
+    """``robot_id``, ``ts``, ``code``: the failures the test labels point at (the target's)."""
+    threshold: float
+    hysteresis: float
+    """An open incident stays open while ``risk >= hysteresis * threshold``."""
+    horizon_s: float
+    """A failure is caught by an unsuppressed incident of its robot opened in ``[ts - horizon, ts)``."""
 
 
 @dataclass(slots=True)
@@ -47,6 +71,8 @@ class ReportData:
     importance: Mapping[str, float]
     contributions: Sequence[Mapping[str, Any]]
     """Top alerts: ``robot_id``, ``cutoff``, ``risk``, ``label``, ``top`` [(feature, contribution)]."""
+    incident_timeline: IncidentTimeline | None = None
+    """Set when the threshold is an incident budget: the timelines show incidents and failures."""
 
 
 def _subplots(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -160,6 +186,126 @@ def _timelines(data: ReportData, n: int = 4, before_s: int = 3600, after_s: int 
     return images
 
 
+def timeline_windows(tl: IncidentTimeline, n: int = 4) -> list[tuple[str, int, str]]:
+    """Up to `n` ``(robot_id, center ms, caption)`` to draw: the caught failures of longest lead (half of
+    `n`), then the earliest missed ones, each kind filling what the other lacks; without failures, the
+    unsuppressed incidents of highest peak (centered on the peak)."""
+    catches = caught_failures(tl.incidents, tl.failures, horizon_s=tl.horizon_s)
+    robot = catches["robot_id"].to_numpy(dtype=object)
+    ts = catches["ts"].to_numpy(dtype=np.int64)
+    code = catches["code"].to_numpy(dtype=object)
+    lead = catches["lead_s"].to_numpy(dtype=np.float64)
+    caught = np.flatnonzero(catches["caught"].to_numpy(dtype=bool))
+    missed = np.flatnonzero(~catches["caught"].to_numpy(dtype=bool))
+    caught = caught[np.argsort(-lead[caught], kind="stable")]
+    missed = missed[np.argsort(ts[missed], kind="stable")]
+    n_caught = min(len(caught), max(n // 2, n - len(missed)))
+    out = [(str(robot[i]), int(ts[i]), f"{code[i] or 'failure'} caught, lead {lead[i] / 60:.1f} min")
+           for i in caught[:n_caught]]  # fmt: skip
+    out += [(str(robot[i]), int(ts[i]), f"{code[i] or 'failure'} missed") for i in missed[: n - len(out)]]
+    if not out:
+        live = np.flatnonzero(~tl.incidents["suppressed"].to_numpy(dtype=bool))
+        peak = tl.incidents["peak_risk"].to_numpy(dtype=np.float64)
+        at = tl.incidents["peak_cutoff"].to_numpy(dtype=np.int64)
+        i_robot = tl.incidents["robot_id"].to_numpy(dtype=object)
+        top = live[np.argsort(-peak[live], kind="stable")][: n // 2]
+        out = [(str(i_robot[i]), int(at[i]), f"incident peak {peak[i]:.3g}, no failure") for i in top]
+    return out
+
+
+def _minutes(ms: Any, center: int) -> F64:
+    return (np.asarray(ms, dtype=np.float64) - center) / 60_000.0
+
+
+def _incident_spans(ax: Axes, tl: IncidentTimeline, robot: str, lo: int, hi: int, center: int) -> None:
+    """Shade the incidents of `robot` overlapping ``[lo, hi]``: ``[opened, closed]`` (open ones: to
+    ``last_active``); suppressed ones grey and hatched."""
+    inc = tl.incidents
+    mine = inc["robot_id"].to_numpy(dtype=object) == robot
+    opened = inc["opened"].to_numpy(dtype=np.int64)[mine]
+    last = inc["last_active"].to_numpy(dtype=np.int64)[mine]
+    closed = inc["closed"].to_numpy(dtype=np.float64, na_value=np.nan)[mine]
+    suppressed = inc["suppressed"].to_numpy(dtype=bool)[mine]
+    end = np.where(np.isnan(closed), last, np.nan_to_num(closed)).astype(np.int64)
+    labelled: set[str] = set()
+    for o, e, sup in zip(opened, end, suppressed, strict=True):
+        if e < lo or o > hi:
+            continue
+        kind = "suppressed incident" if sup else "incident"
+        x0, x1 = float(_minutes(o, center)), float(_minutes(max(int(e), int(o) + 1), center))
+        if sup:
+            ax.axvspan(x0, x1, color="grey", hatch="//", alpha=0.3, label=None if kind in labelled else kind)
+        else:
+            ax.axvspan(x0, x1, color="C1", alpha=0.2, label=None if kind in labelled else kind)
+        labelled.add(kind)
+
+
+def _failure_lines(ax: Axes, catches: pd.DataFrame, robot: str, lo: int, hi: int, center: int) -> None:
+    """Failures of `robot` in ``[lo, hi]`` as vertical lines labelled with their code: solid and ✓ when
+    caught, dashed and ✗ when missed."""
+    ts = catches["ts"].to_numpy(dtype=np.int64)
+    mine = np.flatnonzero((catches["robot_id"].to_numpy(dtype=object) == robot) & (ts >= lo) & (ts <= hi))
+    caught = catches["caught"].to_numpy(dtype=bool)
+    code = catches["code"].to_numpy(dtype=object)
+    labelled: set[str] = set()
+    for i in mine:
+        kind = "caught failure" if caught[i] else "missed failure"
+        x = float(_minutes(ts[i], center))
+        ax.axvline(
+            x, color="red", lw=1.2, ls="-" if caught[i] else "--", label=None if kind in labelled else kind
+        )
+        labelled.add(kind)
+        mark = "\u2713 " if caught[i] else "\u2717 "
+        ax.annotate(mark + str(code[i] or "failure"), (x, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(2, -10), textcoords="offset points", fontsize=7, color="red")  # fmt: skip
+
+
+def _incident_timelines(tl: IncidentTimeline, before_s: int = 3000, after_s: int = 600) -> list[str]:
+    """One PNG per window of :func:`timeline_windows`: ``[center - before_s, center + after_s]``, risk of
+    every test cutoff of the robot (log scale), threshold, hysteresis level, incidents and failures."""
+    catches = caught_failures(tl.incidents, tl.failures, horizon_s=tl.horizon_s)
+    s_robot = tl.scores["robot_id"].to_numpy(dtype=object)
+    s_cut = tl.scores["cutoff"].to_numpy(dtype=np.int64)
+    s_risk = tl.scores["risk"].to_numpy(dtype=np.float64)
+    images = []
+    for robot, center, caption in timeline_windows(tl):
+        lo, hi = center - before_s * 1000, center + after_s * 1000
+        fig, ax = _subplots(figsize=(7, 2.6))
+        m = (s_robot == robot) & (s_cut >= lo) & (s_cut <= hi) & np.isfinite(s_risk)
+        risk = np.maximum(s_risk[m], 1e-9)  # log scale
+        ax.plot(_minutes(s_cut[m], center), risk, ".-", ms=3, lw=0.6, label="risk (every cutoff)")
+        if np.isfinite(tl.threshold):
+            ax.axhline(tl.threshold, color="orange", ls="--", lw=1, label="threshold")
+            ax.axhline(tl.hysteresis * tl.threshold, color="orange", ls=":", lw=1,
+                       label=f"hysteresis level ({tl.hysteresis:g} x threshold)")  # fmt: skip
+        _incident_spans(ax, tl, robot, lo, hi, center)
+        _failure_lines(ax, catches, robot, lo, hi, center)
+        ax.set_yscale("log")
+        ax.set_xlim(float(_minutes(lo, center)), float(_minutes(hi, center)))
+        when = dt.datetime.fromtimestamp(center / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        ax.set(xlabel="minutes", ylabel="risk", title=f"{robot} at {when} UTC: {caption}")
+        ax.legend(fontsize=6, loc="upper left")
+        images.append(_png(fig))
+    return images
+
+
+def _risk_section(data: ReportData) -> str:
+    """The risk timelines: per robot with incidents when the model has them, else around test positives."""
+    tl = data.incident_timeline
+    if tl is None:
+        images = "".join(f'<img src="{src}" alt="risk timeline">' for src in _timelines(data))
+        return "<h2>Risk around test failures</h2>" + (images or "<p>No positives on the test days.</p>")
+    images = "".join(f'<img src="{src}" alt="incident timeline">' for src in _incident_timelines(tl))
+    return (
+        "<h2>Timeline per robot: risk, incidents, failures</h2>"
+        "<p>Test days as deployment scores them (every cutoff, not only the rows the fit kept); x: minutes "
+        "from the failure (or incident peak); shaded: incidents from opening to closing (open ones to their "
+        "last active cutoff; suppressed: grey, hatched); red lines: failures the labels point at, solid and "
+        f"&#10003; when an incident opened within {_fmt(tl.horizon_s)} s before, dashed and &#10007; when "
+        "missed.</p>" + (images or "<p>No failures or incidents on the test days.</p>")
+    )
+
+
 def _cell(m: Mapping[str, Any], key: str) -> str:
     interval = m.get(f"{key}_interval")
     if isinstance(interval, list):
@@ -236,9 +382,6 @@ def render_report(data: ReportData) -> str:
         + "</td></tr>"
         for c in data.contributions
     )
-    timelines = "".join(f'<img src="{src}" alt="risk timeline">' for src in _timelines(data)) or (
-        "<p>No positives on the test days.</p>"
-    )
     meta = {
         k: data.metadata[k]
         for k in ("split", "params", "best_iteration", "rounds", "pos_weight")
@@ -269,7 +412,7 @@ test PR-AUC {_fmt(base.get("pr_auc"))}, ROC-AUC {_fmt(base.get("roc_auc"))}.</p>
 <img src="{_intervals(metrics)}" alt="PR-AUC intervals">
 <h2>Curves</h2><img src="{pr}" alt="PR curve"><img src="{roc}" alt="ROC curve">
 <h2>Importance</h2><img src="{_importance(data)}" alt="importance">
-<h2>Risk around test failures</h2>{timelines}
+{_risk_section(data)}
 <h2>Calibration</h2><img src="{_calibration(data)}" alt="calibration">
 <h2>Why the top alerts fired (LightGBM pred_contrib, log-odds)</h2>
 <table><tr><th>robot</th><th>cutoff (UTC)</th><th>risk</th><th>label</th><th>largest contributions</th></tr>

@@ -63,7 +63,7 @@ from telemetry.stages.evaluate import (
 )
 from telemetry.stages.incidents import event_metrics, failures_from_labels, incident_threshold, incidents
 from telemetry.stages.labels import EXAMPLE_COLUMNS
-from telemetry.stages.report import ReportData, render_report
+from telemetry.stages.report import IncidentTimeline, ReportData, render_report
 
 __all__ = [
     "ANY",
@@ -892,6 +892,18 @@ def split_risk(
     return out[split_rows]
 
 
+def split_incidents(
+    scores: pd.DataFrame, rows: pd.DataFrame, target: str, *, threshold: float, alerts: AlertsConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The incidents of `scores` at `threshold` (:func:`telemetry.stages.incidents.incidents`, no
+    suppression: training sees no events) and the failures the labels of `rows` point at
+    (:func:`telemetry.stages.incidents.failures_from_labels`; a failure-code target: that code's)."""
+    failures = failures_from_labels(rows)
+    if target != ANY:
+        failures = failures.loc[(failures["code"] == target).to_numpy(dtype=bool)].reset_index(drop=True)
+    return incidents(scores, threshold=threshold, alerts=alerts), failures
+
+
 def split_events(
     scores: pd.DataFrame,
     rows: pd.DataFrame,
@@ -903,12 +915,8 @@ def split_events(
     robot_days: float,
 ) -> dict[str, Any]:
     """Event-level metrics (:func:`telemetry.stages.incidents.event_metrics`) of the incidents of `scores`
-    at `threshold` (no suppression: training sees no events) against the failures the labels of `rows`
-    point at (:func:`telemetry.stages.incidents.failures_from_labels`; a failure-code target: that code's)."""
-    failures = failures_from_labels(rows)
-    if target != ANY:
-        failures = failures.loc[(failures["code"] == target).to_numpy(dtype=bool)].reset_index(drop=True)
-    found = incidents(scores, threshold=threshold, alerts=alerts)
+    at `threshold` against the failures the labels of `rows` point at (both as :func:`split_incidents`)."""
+    found, failures = split_incidents(scores, rows, target, threshold=threshold, alerts=alerts)
     return event_metrics(found, failures, horizon_s=horizon_s, robot_days=robot_days)
 
 
@@ -1049,12 +1057,20 @@ def evaluated_models(
             "valid": binary_metrics(y_va, risk_va, w_va, threshold, robot_days["valid"], ttf_all[va]),
             "per_mode": {},
         }
+        timeline = None
         if tc.incident_budget is not None:
             for name in ("valid", "test"):
-                metrics[name]["events"] = split_events(
-                    scores[name], frame.loc[masks[name]], target, threshold=threshold, alerts=alerts,
-                    horizon_s=horizon_s, robot_days=robot_days[name],
-                )  # fmt: skip
+                found, failures = split_incidents(
+                    scores[name], frame.loc[masks[name]], target, threshold=threshold, alerts=alerts
+                )
+                metrics[name]["events"] = event_metrics(
+                    found, failures, horizon_s=horizon_s, robot_days=robot_days[name]
+                )
+                if name == "test":
+                    timeline = IncidentTimeline(
+                        scores=scores["test"], incidents=found, failures=failures, threshold=threshold,
+                        hysteresis=alerts.hysteresis, horizon_s=horizon_s,
+                    )  # fmt: skip
         codes = frame["failure_code"].to_numpy(dtype=object)[te]
         for code in sorted({str(c) for c in codes[y_te == 1] if c is not None}):
             m = (y_te == 0) | (codes == code)
@@ -1161,6 +1177,7 @@ def evaluated_models(
                 failure_code=test_rows["failure_code"].to_numpy(dtype=object),
                 importance=importance,
                 contributions=contrib_rows,
+                incident_timeline=timeline,
             )
         )
         seconds = {"fit": fit_s, "total": time.perf_counter() - started}
