@@ -265,10 +265,20 @@ class Watcher:
 
 
 def wait_idle(address: str) -> None:
-    """Tasks of a killed client may still run on the shared workers: wait until the scheduler is empty."""
+    """Tasks of a killed client may still run on the shared workers: wait until the scheduler is empty and
+    no worker thread still runs one. The scheduler forgets a killed client's tasks at once, but a task
+    already running finishes in its thread (cancelled, not stopped) and may commit its partition later;
+    counted as the next run's progress, that commit would make the test signal a run still starting up."""
+
+    def running(dask_worker: Any) -> int:
+        return len(dask_worker.state.all_running_tasks)
+
     with distributed.Client(address, set_as_default=False) as client:
         deadline = time.monotonic() + 120
-        while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) > 0:
+        while (
+            client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) > 0
+            or sum(client.run(running).values()) > 0
+        ):
             assert time.monotonic() < deadline, "the cluster did not go idle"
             time.sleep(0.2)
 
