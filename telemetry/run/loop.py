@@ -41,10 +41,10 @@ import pyarrow.parquet as pq
 from telemetry.config import TelemetryConfig
 from telemetry.contract.envelope import DAY_MS
 from telemetry.contract.layout import DayKey, model_prefix, scored_day_key, signal_key
-from telemetry.errors import AlertDeliveryError, NothingToDoError
+from telemetry.errors import AlertDeliveryError
 from telemetry.io.alerts import alerts_opened_on, deliver_alerts, read_alerts, write_alerts
 from telemetry.io.models import load_current_model
-from telemetry.io.registry import read_feature_set, write_scores
+from telemetry.io.registry import list_feature_partitions, read_feature_set, write_scores
 from telemetry.io.store import Store
 from telemetry.stages.incidents import event_metrics, incidents
 from telemetry.stages.score import Model, score_features
@@ -196,22 +196,16 @@ def _fingerprint(features: FeatureSet) -> list[dict[str, str]]:
     return [p.to_dict() for p in sorted(features.partitions, key=lambda p: p.key)]
 
 
-def _day_features(
-    out: Store, config: TelemetryConfig, date: dt.date
-) -> tuple[FeatureSet, FeatureSet | None] | None:
-    """Features of `date` and (when there are any) of the day before, for the robots that have `date`."""
+def _day_features(out: Store, config: TelemetryConfig, date: dt.date) -> tuple[FeatureSet, int] | None:
+    """Features of `date` and of the day before, for the robots that have `date` (each partition read once),
+    and how many robot-days `date` has; None when it has none."""
     robots = list(config.run.robots) or None
-    try:
-        today = read_feature_set(out, config.fleet, date, date, robots)
-    except NothingToDoError:
+    listed = list_feature_partitions(out, config.fleet, date, date, robots)
+    if not listed:
         return None
-    ids = sorted({p.day.robot_id for p in today.partitions})
-    before = date - dt.timedelta(days=1)
-    try:
-        both = read_feature_set(out, config.fleet, before, date, ids)
-    except NothingToDoError:  # pragma: no cover - `today` exists, so `both` has at least its partitions
-        both = None
-    return today, both
+    ids = sorted({day.robot_id for day, _ in listed})
+    both = read_feature_set(out, config.fleet, date - dt.timedelta(days=1), date, ids)
+    return both, len(listed)
 
 
 _FAILURE_SIDE = ("failures", "caught", "recall", "lead_s", "lead_times_s")
@@ -268,8 +262,7 @@ def score_day(
     found = _day_features(out, config, date)
     if found is None:
         return None
-    today, both = found
-    features = both or today
+    features, robot_days = found
     fleet = config.fleet
     inputs = _fingerprint(features)
     record = _record(out, fleet, date)
@@ -292,7 +285,6 @@ def score_day(
     write_alerts(out, fleet, date, opened_today.reset_index(drop=True))
 
     failures = events[events["kind"] == config.labels.failure_kind][["robot_id", "ts", "code"]]
-    robot_days = len(today.partitions)
     figures: dict[str, Any] = {
         "robot_days": robot_days,
         "cutoffs": int(on_day.sum()),
